@@ -1,0 +1,159 @@
+"""The one exception hierarchy of ocfs2lab.
+
+Every error the library raises on purpose is an :class:`Ocfs2LabError`. Subclasses carry
+the context a caller needs (the command result, the field, the device, the node) and a
+``hint`` that says what to do next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ocfs2lab.runner.base import CommandResult
+
+
+class Ocfs2LabError(Exception):
+    """Root of every error ocfs2lab raises on purpose.
+
+    Attributes:
+        message: What happened.
+        hint: What to do next, or ``None`` when there is nothing useful to say.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\n  what to do: {self.hint}"
+        return self.message
+
+
+class SpecError(Ocfs2LabError, ValueError):
+    """A spec was given a value that breaks a rule; raised before anything is touched.
+
+    Attributes:
+        field: The dotted name of the offending field (``"cluster.name"``).
+        value: The value that was given.
+        rule: The rule it breaks, in words.
+    """
+
+    def __init__(self, field: str, value: Any, rule: str, *, hint: str | None = None) -> None:
+        self.field = field
+        self.value = value
+        self.rule = rule
+        super().__init__(f"{field}={value!r}: {rule}", hint=hint)
+
+
+class ParseError(Ocfs2LabError, ValueError):
+    """Text that should follow a known format does not.
+
+    Attributes:
+        what: The format being parsed (``"cluster.conf"``, ``"/proc/drbd"``).
+        line: 1-based line number of the problem, or ``None``.
+        text: The offending text (shortened).
+    """
+
+    def __init__(self, what: str, reason: str, *, line: int | None = None, text: str = "") -> None:
+        self.what = what
+        self.line = line
+        self.text = text[:200]
+        where = f" line {line}" if line is not None else ""
+        shown = f": {self.text!r}" if self.text else ""
+        super().__init__(f"cannot parse {what}{where}: {reason}{shown}")
+
+
+class CommandError(Ocfs2LabError):
+    """A command ran and did not do what was asked.
+
+    Attributes:
+        result: The :class:`~ocfs2lab.runner.base.CommandResult` of the command.
+    """
+
+    def __init__(self, message: str, result: CommandResult, *, hint: str | None = None) -> None:
+        self.result = result
+        super().__init__(message, hint=hint)
+
+
+class CommandFailed(CommandError):
+    """A command exited with a status other than the ones allowed."""
+
+    def __init__(self, result: CommandResult, *, hint: str | None = None) -> None:
+        tail = (result.stderr.strip() or result.stdout.strip())[-800:]
+        msg = f"{result.where}: `{result.command_line}` exited with {result.exit_code}"
+        if tail:
+            msg += f": {tail}"
+        super().__init__(msg, result, hint=hint)
+
+
+class CommandTimeout(CommandError):
+    """A command did not finish before its timeout and was killed."""
+
+    def __init__(self, result: CommandResult, timeout: float, *, hint: str | None = None) -> None:
+        self.timeout = timeout
+        msg = (
+            f"{result.where}: `{result.command_line}` did not finish within {timeout:g} s "
+            "and was killed"
+        )
+        super().__init__(
+            msg,
+            result,
+            hint=hint
+            or "raise the timeout if the machine is slow, or find what the command waits on",
+        )
+
+
+class TransportError(Ocfs2LabError):
+    """The way to a machine (ssh connection, docker engine, container) is not usable."""
+
+
+class WaitTimeout(Ocfs2LabError):
+    """A condition did not become true before its deadline.
+
+    Attributes:
+        what: The condition waited on, in words.
+        timeout: The deadline in seconds.
+        last: The last observation, when there was one.
+    """
+
+    def __init__(self, what: str, timeout: float, last: object = None, *, hint: str | None = None):
+        self.what = what
+        self.timeout = timeout
+        self.last = last
+        msg = f"gave up waiting for {what} after {timeout:g} s"
+        if last is not None:
+            msg += f" (last seen: {str(last)[:300]})"
+        super().__init__(msg, hint=hint)
+
+
+class LifecycleError(Ocfs2LabError):
+    """Building or tearing down a live object failed.
+
+    Attributes:
+        step: The step that failed (``"drbd: create-md"``).
+        errors: For teardown, every error met while undoing, in the order met.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        step: str | None = None,
+        errors: Sequence[BaseException] = (),
+        hint: str | None = None,
+    ) -> None:
+        self.step = step
+        self.errors = tuple(errors)
+        super().__init__(message, hint=hint)
+
+
+class HostError(Ocfs2LabError):
+    """A host lacks something the lab needs, or is in a state the lab must not touch."""
+
+
+class OwnershipError(HostError):
+    """The lab was asked to change or remove something it did not create."""

@@ -1,0 +1,70 @@
+"""Progress reporting: one reporter that long operations talk to.
+
+The library never prints. Long operations (image builds, boots, deployments) tell a
+:class:`Reporter` which phase they are in and how far along; the default one logs, the CLI
+renders one with rich, a notebook may collect the phases.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+from attrs import define, field
+
+log = logging.getLogger("ocfs2lab.progress")
+
+
+class Reporter(Protocol):
+    """Receives progress from long operations."""
+
+    def phase_started(self, name: str, total: float | None = None) -> None:
+        """A named phase begins; ``total`` is its size in work units when known."""
+        ...
+
+    def advance(self, name: str, done: float, message: str = "") -> None:
+        """``done`` units of phase ``name`` are complete; ``message`` says what is happening."""
+        ...
+
+    def phase_ended(self, name: str, seconds: float, ok: bool) -> None:
+        """Phase ``name`` ended after ``seconds``, successfully or not."""
+        ...
+
+
+@define
+class LogReporter:
+    """The default reporter: progress goes to the ``ocfs2lab.progress`` logger.
+
+    It also keeps the duration of every phase, so scripts can print a breakdown.
+    """
+
+    durations: dict[str, float] = field(factory=dict)
+
+    def phase_started(self, name: str, total: float | None = None) -> None:
+        """Log the start of a phase."""
+        log.info("%s ...", name)
+
+    def advance(self, name: str, done: float, message: str = "") -> None:
+        """Log progress within a phase."""
+        log.debug("%s: %s %s", name, done, message)
+
+    def phase_ended(self, name: str, seconds: float, ok: bool) -> None:
+        """Log the end of a phase and keep its duration."""
+        self.durations[name] = self.durations.get(name, 0.0) + seconds
+        log.info("%s %s in %.1f s", name, "done" if ok else "FAILED", seconds)
+
+
+@contextmanager
+def phase(reporter: Reporter, name: str, total: float | None = None) -> Iterator[None]:
+    """Report a phase around a block, ending it as failed when the block raises."""
+    started = time.monotonic()
+    reporter.phase_started(name, total)
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        reporter.phase_ended(name, time.monotonic() - started, ok)

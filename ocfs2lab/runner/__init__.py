@@ -1,0 +1,1 @@
+"""Runner layer: the only place processes are started."""

@@ -1,0 +1,111 @@
+"""The lifecycle base: undo registered step by step, unwound in reverse, errors collected."""
+
+from __future__ import annotations
+
+import pytest
+
+from ocfs2lab.errors import LifecycleError, WaitTimeout
+from ocfs2lab.lifecycle import Lifecycle
+from ocfs2lab.wait import wait_until
+
+
+class Built(Lifecycle):
+    def __init__(self, log: list[str], fail_at: str | None = None, bad_undo: str | None = None):
+        self.log = log
+        self.fail_at = fail_at
+        self.bad_undo = bad_undo
+
+    def _acquire(self) -> None:
+        for name in ("a", "b", "c"):
+            with self.step(name):
+                if name == self.fail_at:
+                    raise RuntimeError(f"{name} broke")
+                self.log.append(f"+{name}")
+            self.undo(self._undoer(name), f"undo {name}")
+
+    def _undoer(self, name: str):  # type: ignore[no-untyped-def]
+        def undo() -> None:
+            if name == self.bad_undo:
+                raise RuntimeError(f"undo {name} broke")
+            self.log.append(f"-{name}")
+
+        return undo
+
+
+def test_unwinds_in_reverse() -> None:
+    log: list[str] = []
+    with Built(log) as b:
+        assert b.is_open
+        assert log == ["+a", "+b", "+c"]
+    assert log == ["+a", "+b", "+c", "-c", "-b", "-a"]
+    assert not b.is_open
+
+
+def test_failure_half_way_undoes_only_what_exists_and_names_the_step() -> None:
+    log: list[str] = []
+    with pytest.raises(LifecycleError) as info, Built(log, fail_at="c"):
+        pass
+    assert log == ["+a", "+b", "-b", "-a"]
+    assert info.value.step == "c"
+    assert "step 'c' failed: c broke" in str(info.value)
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
+def test_teardown_errors_are_collected_and_every_undo_still_runs() -> None:
+    log: list[str] = []
+    with pytest.raises(LifecycleError) as info, Built(log, bad_undo="b"):
+        pass
+    assert log == ["+a", "+b", "+c", "-c", "-a"]
+    assert len(info.value.errors) == 1
+    assert "undo b broke" in str(info.value)
+
+
+def test_teardown_errors_never_hide_the_original_error() -> None:
+    log: list[str] = []
+    with pytest.raises(KeyError), Built(log, bad_undo="a"):
+        raise KeyError("user's error")
+    assert log[-2:] == ["-c", "-b"]
+
+
+def test_close_is_idempotent() -> None:
+    log: list[str] = []
+    b = Built(log)
+    b.__enter__()
+    b.close()
+    b.close()
+    assert log.count("-a") == 1
+
+
+def test_fallback_runs_when_undo_fails() -> None:
+    calls: list[str] = []
+
+    class WithFallback(Lifecycle):
+        def _acquire(self) -> None:
+            def umount() -> None:
+                calls.append("umount")
+                raise RuntimeError("busy")
+
+            self.undo(umount, "umount", fallback=lambda: calls.append("umount -l"))
+
+    with WithFallback():
+        pass
+    assert calls == ["umount", "umount -l"]
+
+
+def test_timings_recorded_per_step() -> None:
+    b = Built([])
+    with b:
+        pass
+    assert set(b.timings) == {"a", "b", "c"}
+
+
+def test_wait_until_returns_first_truthy_value() -> None:
+    seen = iter([None, 0, "", "ready"])
+    assert wait_until(lambda: next(seen), what="x", timeout=5, interval=0.001) == "ready"
+
+
+def test_wait_until_gives_up_with_last_observation() -> None:
+    with pytest.raises(WaitTimeout) as info:
+        wait_until(lambda: [], what="the thing", timeout=0.05, interval=0.01)
+    assert "the thing" in str(info.value)
+    assert info.value.last == []

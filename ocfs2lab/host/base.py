@@ -116,8 +116,11 @@ def parse_proc_modules(text: str) -> frozenset[str]:
     return frozenset(line.split()[0] for line in text.splitlines() if line.strip())
 
 
-class RunnerHost:
-    """The part of every host that is built on its runner alone."""
+class Machine:
+    """A machine reached through a runner: what hosts and nodes share.
+
+    Commands, kernel modules, the kernel log and files, all built on the runner alone.
+    """
 
     def __init__(self, runner: Runner, name: str) -> None:
         self._runner = runner

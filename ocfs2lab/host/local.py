@@ -9,12 +9,12 @@ import docker as docker_sdk
 import pyudev
 
 from ocfs2lab.errors import TransportError, WaitTimeout
-from ocfs2lab.host.base import RunnerHost
+from ocfs2lab.host.base import Machine
 from ocfs2lab.runner.local import LocalRunner
 from ocfs2lab.wait import Deadline
 
 
-class LocalHost(RunnerHost):
+class LocalHost(Machine):
     """This machine: commands through ``sh``, device waits through udev events (pyudev)."""
 
     def __init__(self, runner: LocalRunner | None = None) -> None:

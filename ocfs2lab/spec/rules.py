@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from attrs import Attribute
+from attrs import Attribute, fields
 
 from ocfs2lab.errors import SpecError
 
@@ -51,6 +51,12 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 _HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$")
 _DOCKER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _RESOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+
+
+def attribute(cls: type, name: str) -> Attribute[Any]:
+    """The attrs attribute ``name`` of class ``cls``, for validating outside a field."""
+    found: Attribute[Any] = getattr(fields(cls), name)
+    return found
 
 
 def label(instance: object, attribute: Attribute[Any]) -> str:

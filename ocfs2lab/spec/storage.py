@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Literal
 
-from attrs import Attribute, Factory, field, fields, frozen
+from attrs import Attribute, Factory, field, frozen
 
 from ocfs2lab.errors import SpecError
 from ocfs2lab.spec import rules
@@ -95,7 +96,7 @@ class HeartbeatSpec:
 
     def __attrs_post_init__(self) -> None:
         if self.device is not None:
-            rules.absolute_path(self, _field(HeartbeatSpec, "device"), self.device)
+            rules.absolute_path(self, rules.attribute(HeartbeatSpec, "device"), self.device)
 
 
 def _power_of_two(low: int, high: int) -> Any:
@@ -111,6 +112,10 @@ def _power_of_two(low: int, high: int) -> Any:
             )
 
     return check
+
+
+def str_tuple(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
 
 
 @frozen
@@ -132,7 +137,7 @@ class VolumeSpec:
     block_size: int | None = field(default=None, validator=_power_of_two(512, 4096))
     cluster_size: int | None = field(default=None, validator=_power_of_two(4096, 1 << 20))
     mount_point: str = field(default="/mnt/ocfs2", validator=rules.absolute_path)
-    mount_options: tuple[str, ...] = field(default=(), converter=tuple)
+    mount_options: tuple[str, ...] = field(default=(), converter=str_tuple)
     journal_size: int | None = field(default=None)
 
     def __attrs_post_init__(self) -> None:
@@ -143,17 +148,12 @@ class VolumeSpec:
             raise SpecError("volume.label", lab, "cannot contain NUL, newline or '/'")
         if self.slots is not None:
             rules.in_range(1, rules.MAX_SLOTS, "OCFS2_MAX_SLOTS")(
-                self, _field(VolumeSpec, "slots"), self.slots
+                self, rules.attribute(VolumeSpec, "slots"), self.slots
             )
         if self.journal_size is not None:
-            _min_size(4 * MiB)(self, _field(VolumeSpec, "journal_size"), self.journal_size)
+            _min_size(4 * MiB)(self, rules.attribute(VolumeSpec, "journal_size"), self.journal_size)
         for opt in self.mount_options:
             if not isinstance(opt, str) or not opt or "," in opt or any(c.isspace() for c in opt):
                 raise SpecError(
                     "volume.mount_options", opt, "each option is one word without ',' or spaces"
                 )
-
-
-def _field(cls: type, name: str) -> Attribute[Any]:
-    attribute: Attribute[Any] = getattr(fields(cls), name)
-    return attribute

@@ -1,0 +1,1 @@
+"""Test infrastructure: throwaway sshd and dockerd that leave nothing behind."""

@@ -89,7 +89,10 @@ class NodeSpec:
     name: str = field(validator=rules.hostname)
     number: int = field(validator=rules.in_range(0, rules.MAX_NODE_NUMBER, "kernel O2NM_MAX_NODES"))
     address: ipaddress.IPv4Address = field(converter=_node_address)
-    port: int = field(default=O2NET_PORT, validator=rules.in_range(1, 65535))
+    port: int = field(
+        default=O2NET_PORT,
+        validator=rules.in_range(1, 65534, "the kernel refuses o2net ports 0 and 65535"),
+    )
 
 
 def _idle_after_keepalive(instance: TimingSpec, attribute: Attribute[Any], value: int) -> None:

@@ -1,0 +1,189 @@
+"""DrbdResource: the seed's single-node DRBD device on a loop-backed file.
+
+On ONE machine DRBD is used as a shared block device, not for replication: a backing file,
+a loop device over it, a DRBD resource over that, giving ``/dev/drbd<minor>``. Both the
+in-tree DRBD 8.4 and DRBD 9.x are supported, chosen from the running module's version.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ocfs2lab.errors import HostError, OwnershipError
+from ocfs2lab.formats.drbd import (
+    DrbdHost,
+    DrbdProcInfo,
+    DrbdResourceConfig,
+    DrbdSyntax,
+    parse_proc_drbd,
+)
+from ocfs2lab.host.base import Machine
+from ocfs2lab.host.state import Ledger
+from ocfs2lab.lifecycle import Lifecycle
+from ocfs2lab.spec.storage import DrbdSpec
+
+log = logging.getLogger(__name__)
+
+#: First line of every resource file the lab writes; names the lab that owns it.
+OWNER_MARK = "# written by ocfs2lab, lab={lab_id}"
+
+
+def drbd_modules(syntax: DrbdSyntax) -> tuple[str, ...]:
+    """Kernel modules a DRBD version needs (9.x also its TCP transport)."""
+    return ("drbd",) if syntax is DrbdSyntax.V84 else ("drbd", "drbd_transport_tcp")
+
+
+class DrbdResource(Lifecycle):
+    """A single-node DRBD resource, built on enter and removed on exit.
+
+    Steps: load ``drbd`` (and ``drbd_transport_tcp`` for 9.x), refuse a minor or resource in
+    use that this lab does not own, create the sparse backing file, attach a loop device,
+    write the resource file, ``create-md``, ``up``, ``primary --force``, wait for the device.
+    Each step's undo is registered as soon as it succeeds.
+
+    Args:
+        host: The host whose kernel holds the resource.
+        spec: Name, minor, size, backing file.
+        ledger: The lab's ledger on that host (ownership).
+
+    Attributes:
+        device: ``/dev/drbd<minor>`` once built.
+        loop_device: The loop device under it.
+        proc: ``/proc/drbd`` as parsed when the module was checked.
+    """
+
+    def __init__(self, host: Machine, spec: DrbdSpec, ledger: Ledger) -> None:
+        self.host = host
+        self.spec = spec
+        self.ledger = ledger
+        self.device = spec.device
+        self.loop_device: str | None = None
+        self.proc: DrbdProcInfo | None = None
+
+    def describe(self) -> str:
+        """Name for messages."""
+        return f"DRBD resource {self.spec.name}"
+
+    @property
+    def syntax(self) -> DrbdSyntax:
+        """The running module's configuration dialect (after the module check)."""
+        if self.proc is None:
+            raise HostError("the DRBD module has not been checked yet")
+        return self.proc.syntax
+
+    def read_proc(self) -> DrbdProcInfo:
+        """Parse ``/proc/drbd`` now."""
+        return parse_proc_drbd(self.host.run(["cat", "/proc/drbd"], timeout=30).stdout)
+
+    def _acquire(self) -> None:
+        spec, host = self.spec, self.host
+        with self.step("load drbd module"):
+            before = host.loaded_modules()
+            host.load_modules("drbd")
+            self.proc = self.read_proc()
+            mods = drbd_modules(self.proc.syntax)
+            host.load_modules(*mods[1:])
+        for mod in mods:
+            if mod not in before:
+                self.undo(lambda mod=mod: host.unload_modules(mod), f"unload {mod}")  # type: ignore[misc]
+        with self.step("check minor and resource"):
+            self._refuse_foreign()
+        with self.step("backing file"):
+            if host.exists(spec.backing_file) and not self.ledger.owns("file", spec.backing_file):
+                raise OwnershipError(
+                    f"{spec.backing_file} exists on {host.name} and this lab did not create it",
+                    hint="choose another backing_file, or remove the file yourself if it is "
+                    "a leftover",
+                )
+            self.ledger.record("file", spec.backing_file)
+            parent = spec.backing_file.rsplit("/", 1)[0] or "/"
+            host.run(["mkdir", "-p", parent], timeout=30)
+            host.run(["truncate", "-s", str(spec.size), spec.backing_file], timeout=60)
+        self.undo(self._remove_backing_file, f"remove {spec.backing_file}")
+        with self.step("loop device"):
+            self.ledger.record("loop", spec.backing_file)
+            res = host.run(["losetup", "--find", "--show", spec.backing_file], timeout=60)
+            self.loop_device = res.stdout.strip()
+        self.undo(self._detach_loop, "detach loop device")
+        with self.step("resource file"):
+            self.ledger.record("drbd", spec.name, minor=spec.minor, file=spec.resource_file)
+            host.run(["mkdir", "-p", spec.config_dir], timeout=30)
+            host.put_file(spec.resource_file, self.render())
+        self.undo(self._remove_resource_file, "remove resource file")
+        with self.step("create-md"):
+            host.run(
+                ["drbdadm", "create-md", "--force", spec.name], input="yes\nyes\n", timeout=120
+            )
+        with self.step("up"):
+            self._up()
+        self.undo(self._down, f"drbdadm down {spec.name}")
+        with self.step("primary"):
+            host.run(["drbdadm", "primary", "--force", spec.name], timeout=120)
+        with self.step("device ready"):
+            host.wait_for_block_device(self.device, timeout=120)
+
+    def render(self) -> str:
+        """The resource file's text for this host and module version."""
+        node = self.host.run(["uname", "-n"], timeout=30).stdout.strip()
+        assert self.loop_device is not None
+        config = DrbdResourceConfig(
+            name=self.spec.name,
+            minor=self.spec.minor,
+            disk=self.loop_device,
+            hosts=[DrbdHost(name=node, address="127.0.0.1", port=self.spec.port)],
+        )
+        mark = OWNER_MARK.format(lab_id=self.ledger.lab_id)
+        return f"{mark}\n{config.render(self.syntax)}"
+
+    def _refuse_foreign(self) -> None:
+        spec = self.spec
+        assert self.proc is not None
+        status = self.host.run(["drbdsetup", "status", spec.name], check=False, timeout=60)
+        if status.ok and status.stdout.strip():
+            if not self.ledger.owns("drbd", spec.name):
+                raise OwnershipError(
+                    f"DRBD resource {spec.name} is up on {self.host.name} and is not this lab's",
+                    hint="pick another resource name, or `ocfs2lab cleanup --force` if it is a "
+                    "lab's leftover",
+                )
+            self._down()
+        dev = self.proc.device(spec.minor)
+        if dev is not None and not dev.unconfigured:
+            raise OwnershipError(
+                f"DRBD minor {spec.minor} is in use on {self.host.name} ({dev.cs})",
+                hint="pick another minor (DrbdSpec.minor)",
+            )
+        if self.host.exists(spec.resource_file) and not self.ledger.owns("drbd", spec.name):
+            raise OwnershipError(
+                f"{spec.resource_file} exists on {self.host.name} and is not this lab's",
+                hint="pick another resource name",
+            )
+
+    def _up(self) -> None:
+        res = self.host.run(["drbdadm", "up", self.spec.name], check=False, timeout=120)
+        if res.ok:
+            return
+        # DRBD 8.4 has no single-node resources: `up` attaches the disk and then fails to
+        # connect for want of a peer section. The attached disk is all the lab needs.
+        proc = self.read_proc()
+        dev = proc.device(self.spec.minor)
+        if self.syntax is DrbdSyntax.V84 and dev is not None and dev.disk not in (None, "Diskless"):
+            log.debug("drbd 8.4 single node: attached without a peer (%s)", res.stderr.strip())
+            return
+        res.check(hint="see the DRBD messages in the host's kernel log (dmesg)")
+
+    def _down(self) -> None:
+        self.host.run(["drbdadm", "down", self.spec.name], timeout=120)
+
+    def _detach_loop(self) -> None:
+        if self.loop_device:
+            self.host.run(["losetup", "-d", self.loop_device], timeout=60)
+        self.ledger.forget("loop", self.spec.backing_file)
+
+    def _remove_resource_file(self) -> None:
+        self.host.run(["rm", "-f", self.spec.resource_file], timeout=30)
+        self.ledger.forget("drbd", self.spec.name)
+
+    def _remove_backing_file(self) -> None:
+        self.host.run(["rm", "-f", self.spec.backing_file], timeout=60)
+        self.ledger.forget("file", self.spec.backing_file)

@@ -1,0 +1,1 @@
+"""Tests of the pure parsers and renderers (ocfs2lab.formats)."""

@@ -8,6 +8,7 @@ in-tree DRBD 8.4 and DRBD 9.x are supported, chosen from the running module's ve
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from ocfs2lab.errors import HostError, OwnershipError
 from ocfs2lab.formats.drbd import (
@@ -85,7 +86,7 @@ class DrbdResource(Lifecycle):
             host.load_modules(*mods[1:])
         for mod in mods:
             if mod not in before:
-                self.undo(lambda mod=mod: host.unload_modules(mod), f"unload {mod}")  # type: ignore[misc]
+                self.undo(partial(host.unload_modules, mod), f"unload {mod}")
         with self.step("check minor and resource"):
             self._refuse_foreign()
         with self.step("backing file"):
@@ -174,6 +175,8 @@ class DrbdResource(Lifecycle):
 
     def _down(self) -> None:
         self.host.run(["drbdadm", "down", self.spec.name], timeout=120)
+        # drbdadm keeps a per-minor bookkeeping file; it goes with the resource.
+        self.host.run(["rm", "-f", f"/var/lib/drbd/drbd-minor-{self.spec.minor}.lkbd"], timeout=30)
 
     def _detach_loop(self) -> None:
         if self.loop_device:

@@ -1,0 +1,274 @@
+"""O2cbCluster: the o2cb cluster stack on every node, bootstrap on node 1, join on the rest.
+
+Bootstrap (node 1): write ``/etc/ocfs2/cluster.conf``, make sure the stack's modules are
+loaded, mount configfs and dlmfs, clear old heartbeat regions (errors there do not abort),
+register the cluster, set the timing knobs and read them back. Join (nodes 2..N): take node
+1's ``cluster.conf`` and register; they never add a region again. Then wait until
+``o2cb cluster-status`` says online on every node.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from functools import partial
+
+from ocfs2lab.errors import HostError, LifecycleError, SpecError
+from ocfs2lab.formats.cluster_conf import ClusterConf, HeartbeatMode, parse_cluster_conf
+from ocfs2lab.formats.o2cb import parse_cluster_status, parse_list_heartbeats
+from ocfs2lab.lifecycle import Lifecycle
+from ocfs2lab.node.base import Node
+from ocfs2lab.parallel import run_parallel
+from ocfs2lab.spec.cluster import ClusterSpec, TimingSpec
+from ocfs2lab.wait import wait_until
+
+log = logging.getLogger(__name__)
+
+CLUSTER_CONF = "/etc/ocfs2/cluster.conf"
+CONFIGFS = "/sys/kernel/config"
+DLMFS = "/dlm"
+#: What ``modprobe -a`` loads for the o2cb stack (dependencies come along).
+STACK_MODULES = ("ocfs2_stack_o2cb", "ocfs2_dlmfs")
+#: The seed's unload order (``modprobe -r`` one by one) so no stale ``[o2hb-*]`` thread stays.
+UNLOAD_ORDER = (
+    "ocfs2_stack_o2cb",
+    "ocfs2_dlm",
+    "ocfs2_dlmfs",
+    "ocfs2",
+    "ocfs2_nodemanager",
+    "ocfs2_stackglue",
+)
+
+
+def timing_files(cluster: str) -> dict[str, str]:
+    """The configfs file of each timing knob of cluster ``cluster``."""
+    base = f"{CONFIGFS}/cluster/{cluster}"
+    return {
+        "idle_timeout_ms": f"{base}/idle_timeout_ms",
+        "keepalive_delay_ms": f"{base}/keepalive_delay_ms",
+        "reconnect_delay_ms": f"{base}/reconnect_delay_ms",
+        "dead_threshold": f"{base}/heartbeat/dead_threshold",
+    }
+
+
+def timing_values(timing: TimingSpec) -> dict[str, int]:
+    """The knob values, in the order they must be written (keepalive before idle would be
+    refused while idle is still smaller, so idle is raised first when it grows)."""
+    return {
+        "dead_threshold": timing.dead_threshold,
+        "idle_timeout_ms": timing.idle_timeout_ms,
+        "keepalive_delay_ms": timing.keepalive_delay_ms,
+        "reconnect_delay_ms": timing.reconnect_delay_ms,
+    }
+
+
+class O2cbCluster(Lifecycle):
+    """The o2cb cluster on a set of nodes; undone (unregistered) on exit.
+
+    Args:
+        nodes: The nodes, node 1 first; ``spec.nodes`` lists the same names.
+        spec: Cluster name, node list, timing.
+        heartbeat_mode: ``"local"`` (heartbeat starts when a node mounts the volume) or
+            ``"global"``.
+        online_timeout: Seconds to wait for every node to report the cluster online.
+
+    Attributes:
+        conf: The ``cluster.conf`` written on node 1 and copied to the others.
+    """
+
+    def __init__(
+        self,
+        nodes: Sequence[Node],
+        spec: ClusterSpec,
+        *,
+        heartbeat_mode: str = "local",
+        online_timeout: float = 180.0,
+    ) -> None:
+        if [n.spec.name for n in nodes] != [n.name for n in spec.nodes]:
+            raise SpecError(
+                "cluster.nodes",
+                [n.spec.name for n in nodes],
+                f"must be the spec's nodes in order: {[n.name for n in spec.nodes]}",
+            )
+        self.nodes = tuple(nodes)
+        self.spec = spec
+        self.heartbeat_mode = HeartbeatMode(heartbeat_mode)
+        self.online_timeout = online_timeout
+        self.conf = ClusterConf.build(
+            spec.name,
+            [(n.name, n.number, n.address) for n in spec.nodes],
+            heartbeat_mode=self.heartbeat_mode,
+            port=spec.nodes[0].port,
+        )
+
+    def describe(self) -> str:
+        """Name for messages."""
+        return f"o2cb cluster {self.spec.name}"
+
+    @property
+    def name(self) -> str:
+        """The cluster name."""
+        return self.spec.name
+
+    # -- building -----------------------------------------------------------------------
+    def _acquire(self) -> None:
+        first, rest = self.nodes[0], self.nodes[1:]
+        with self.step("bootstrap node 1"):
+            self._prepare_node(first, self.conf.render())
+            self._clear_old_regions(first)
+        with self.step("register node 1"):
+            self._register(first)
+        kernels = {first.boot_id()}
+        self.undo(partial(self._unregister, first), f"unregister on {first.spec.name}")
+        with self.step("copy cluster.conf from node 1"):
+            text = first.get_file(CLUSTER_CONF).decode()
+            copied = parse_cluster_conf(text, cluster=self.name)
+            if copied != self.conf:
+                raise HostError(f"{CLUSTER_CONF} on node 1 is not what was written")
+        with self.step("join nodes 2..N"):
+            outcome = run_parallel(rest, lambda n: self._join(n, text))
+            for node, boot_id in outcome.done:
+                # The cluster lives in the kernel's configfs: nodes that share a kernel
+                # (containers) share one registration, undone once.
+                if boot_id not in kernels:
+                    kernels.add(boot_id)
+                    self.undo(partial(self._unregister, node), f"unregister on {node.spec.name}")
+            outcome.raise_failures("join", lambda n: n.spec.name)
+        with self.step("wait for cluster online"):
+            self.wait_online()
+
+    def _prepare_node(self, node: Node, conf_text: str) -> None:
+        node.run(["mkdir", "-p", "/etc/ocfs2"], timeout=30)
+        node.put_file(CLUSTER_CONF, conf_text)
+        self._ensure_stack(node)
+
+    def _ensure_stack(self, node: Node) -> None:
+        if node.run(["test", "-d", "/sys/module/ocfs2_stack_o2cb"], check=False, timeout=30).ok:
+            pass
+        else:
+            res = node.run(["modprobe", "-a", *STACK_MODULES], check=False, timeout=120)
+            if not res.ok:
+                raise HostError(
+                    f"{node.spec.name}: cannot load the o2cb stack modules: {res.stderr.strip()}",
+                    hint="container nodes use the host's kernel: load ocfs2_stack_o2cb and "
+                    "ocfs2_dlmfs on the host first",
+                )
+        if not node.run(["test", "-d", f"{CONFIGFS}/cluster"], check=False, timeout=30).ok:
+            node.run(["mount", "-t", "configfs", "configfs", CONFIGFS], timeout=60)
+        mounted = node.run(["grep", "-qs", f" {DLMFS} ocfs2_dlmfs ", "/proc/mounts"], check=False)
+        if not mounted.ok:
+            node.run(["mkdir", "-p", DLMFS], timeout=30)
+            node.run(["mount", "-t", "ocfs2_dlmfs", "ocfs2_dlmfs", DLMFS], timeout=60)
+
+    def _clear_old_regions(self, node: Node) -> None:
+        """Stop and remove heartbeat regions a previous run left; failures are logged only."""
+        res = node.run(["o2cb", "list-heartbeats", self.name], check=False, timeout=60)
+        if not res.ok or not res.stdout.strip():
+            return
+        try:
+            regions = parse_list_heartbeats(res.stdout)
+        except Exception as err:  # a leftover we cannot read does not stop the bootstrap
+            log.warning("%s: cannot read old heartbeat regions: %s", node.spec.name, err)
+            return
+        node.run(["o2cb", "stop-heartbeat", self.name], check=False, timeout=60)
+        for hb in regions:
+            r = node.run(["o2cb", "remove-heartbeat", self.name, hb.region], check=False)
+            if not r.ok:
+                log.warning("%s: removing old region %s: %s", node.spec.name, hb.region, r.stderr)
+
+    def _register(self, node: Node) -> None:
+        node.run(["o2cb", "register-cluster", self.name], timeout=120)
+        self.set_timing(node)
+
+    def _join(self, node: Node, conf_text: str) -> str:
+        self._prepare_node(node, conf_text)
+        self._register(node)
+        return node.boot_id()
+
+    def _unregister(self, node: Node) -> None:
+        node.run(["o2cb", "unregister-cluster", self.name], timeout=120)
+
+    # -- timing knobs ---------------------------------------------------------------------
+    def set_timing(self, node: Node) -> None:
+        """Write the timing knobs on ``node`` and read them back.
+
+        The kernel silently ignores some writes (a dead threshold under 3, or any write
+        while a region is active), so every value is read back.
+
+        Raises:
+            HostError: A knob did not take its value.
+        """
+        files = timing_files(self.name)
+        wanted = timing_values(self.spec.timing)
+        for key, value in wanted.items():
+            node.run(["sh", "-c", 'echo "$1" > "$2"', "sh", str(value), files[key]], check=False)
+        got = self.read_timing(node)
+        wrong = {k: (wanted[k], got.get(k)) for k in wanted if got.get(k) != wanted[k]}
+        if wrong:
+            shown = ", ".join(f"{k}: wanted {w}, kernel has {g}" for k, (w, g) in wrong.items())
+            raise HostError(
+                f"{node.spec.name}: timing knobs not taken: {shown}",
+                hint="the kernel refuses o2net changes once a peer is connected and heartbeat "
+                "changes while a region is active: set them before heartbeat starts",
+            )
+
+    def read_timing(self, node: Node) -> dict[str, int]:
+        """The knob values the kernel has on ``node``."""
+        files = timing_files(self.name)
+        res = node.run(["cat", *files.values()], check=False, timeout=30)
+        values = res.stdout.split()
+        return {k: int(v) for k, v in zip(files, values, strict=False) if v.isdigit()}
+
+    # -- status -----------------------------------------------------------------------------
+    def online(self, node: Node) -> bool:
+        """True when ``o2cb cluster-status`` on ``node`` says the cluster is online."""
+        res = node.run(["o2cb", "cluster-status", self.name], check=False, timeout=60)
+        try:
+            return parse_cluster_status(res.stdout).online
+        except Exception:
+            return False
+
+    def wait_online(self) -> None:
+        """Wait until every node reports the cluster online.
+
+        Raises:
+            WaitTimeout: Some node did not come online in time.
+        """
+
+        def offline() -> list[str]:
+            return [n.spec.name for n in self.nodes if not self.online(n)]
+
+        def probe() -> bool | list[str]:
+            missing = offline()
+            return missing if missing else True
+
+        wait_until(
+            probe,
+            what=f"cluster {self.name} online on every node",
+            timeout=self.online_timeout,
+            interval=0.5,
+        )
+
+
+def unload_stack(node: Node) -> None:
+    """Unload the OCFS2 modules in the seed's order; a module still in use raises.
+
+    Raises:
+        LifecycleError: A module stayed loaded and ``[o2hb-*]`` threads remain: reboot.
+    """
+    for mod in UNLOAD_ORDER:
+        if node.run(["test", "-d", f"/sys/module/{mod}"], check=False, timeout=30).ok:
+            node.run(["modprobe", "-r", mod], check=False, timeout=120)
+    left = [
+        m
+        for m in UNLOAD_ORDER
+        if node.run(["test", "-d", f"/sys/module/{m}"], check=False, timeout=30).ok
+    ]
+    threads = node.run(["sh", "-c", "grep -ls '^o2hb-' /proc/[0-9]*/comm"], check=False).stdout
+    if left and threads.strip():
+        raise LifecycleError(
+            f"{node.spec.name}: OCFS2 modules {', '.join(left)} stay loaded and [o2hb-*] kernel "
+            "threads remain",
+            step="unload modules",
+            hint="reboot the host: stale o2hb threads hold the modules",
+        )

@@ -1,0 +1,96 @@
+"""Observation: kernel messages and lab actions on one clock, and the lost-write recorder.
+
+* :class:`Timeline`: every node's kernel events and the library's own actions, stamped
+  with the host's wall clock; waits (:meth:`Timeline.expect`), exports (records,
+  DataFrame, plot, JSON lines).
+* :class:`ConsoleFeed` and :class:`DmesgPoller`: what feeds a timeline (a VM's serial
+  console; ``dmesg`` through a runner).
+* :class:`WriteRecorder`: fsync acknowledgements from the nodes' writers, and
+  :meth:`WriteRecorder.verify` to read them back after a fault.
+"""
+
+from ocfs2lab.formats.kmsg import ERROR_KINDS, EventKind, KernelEvent
+from ocfs2lab.observe.export import MissingDependency
+from ocfs2lab.observe.recorder import (
+    SLIRP_HOST,
+    LostWrites,
+    Reader,
+    VerifyReport,
+    WriteAck,
+    WriteCheck,
+    WriteRecorder,
+    WriterInfo,
+    WriteStatus,
+    local_reader,
+    record_content,
+    runner_reader,
+    verify_acks,
+    writer_script,
+)
+from ocfs2lab.observe.sources import (
+    ClockMap,
+    ConsoleFeed,
+    DmesgDedupe,
+    DmesgLine,
+    DmesgPoller,
+    LineSink,
+    LineSource,
+    StampedLine,
+    parse_dmesg_poll,
+)
+from ocfs2lab.observe.timeline import (
+    Expect,
+    ExpectTimeout,
+    ForbiddenEvent,
+    KernelErrorsFound,
+    Kind,
+    LabEvent,
+    LabEventKind,
+    Step,
+    Timeline,
+    TimelineError,
+    TimelineEvent,
+    kind_of,
+)
+
+__all__ = [
+    "ERROR_KINDS",
+    "SLIRP_HOST",
+    "ClockMap",
+    "ConsoleFeed",
+    "DmesgDedupe",
+    "DmesgLine",
+    "DmesgPoller",
+    "EventKind",
+    "Expect",
+    "ExpectTimeout",
+    "ForbiddenEvent",
+    "KernelErrorsFound",
+    "KernelEvent",
+    "Kind",
+    "LabEvent",
+    "LabEventKind",
+    "LineSink",
+    "LineSource",
+    "LostWrites",
+    "MissingDependency",
+    "Reader",
+    "StampedLine",
+    "Step",
+    "Timeline",
+    "TimelineError",
+    "TimelineEvent",
+    "VerifyReport",
+    "WriteAck",
+    "WriteCheck",
+    "WriteRecorder",
+    "WriteStatus",
+    "WriterInfo",
+    "kind_of",
+    "local_reader",
+    "parse_dmesg_poll",
+    "record_content",
+    "runner_reader",
+    "verify_acks",
+    "writer_script",
+]

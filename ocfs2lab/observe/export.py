@@ -1,0 +1,569 @@
+"""Timeline exports: flat records, a pandas DataFrame, a matplotlib plot, JSON lines.
+
+pandas and matplotlib belong to the optional ``notebook`` extra and are imported only
+inside the functions that need them; without them those functions raise
+:class:`MissingDependency` with the install command.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import ipaddress
+import json
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ocfs2lab.errors import Ocfs2LabError, ParseError
+from ocfs2lab.formats.kmsg import ERROR_KINDS, EventKind, KernelEvent, MlogPrefix
+from ocfs2lab.observe.timeline import LabEvent, LabEventKind, Timeline, TimelineEvent
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from pandas import DataFrame  # type: ignore[import-untyped,unused-ignore]
+
+__all__ = [
+    "FORMAT",
+    "RECORD_COLUMNS",
+    "MissingDependency",
+    "event_from_json",
+    "event_to_json",
+    "load_jsonl",
+    "plot",
+    "save_jsonl",
+    "to_dataframe",
+    "to_records",
+]
+
+log = logging.getLogger(__name__)
+
+#: The ``format`` field of a timeline file's header line.
+FORMAT = "ocfs2lab.timeline"
+_VERSION = 1
+
+
+class MissingDependency(Ocfs2LabError, ImportError):
+    """An optional package (pandas, matplotlib) is needed and not installed.
+
+    Attributes:
+        package: The missing package.
+        extra: The ocfs2lab extra that installs it.
+    """
+
+    def __init__(self, package: str, extra: str, what: str) -> None:
+        self.package = package
+        self.extra = extra
+        super().__init__(
+            f"{what} needs {package}, which is not installed",
+            hint=f"pip install 'ocfs2lab[{extra}]' (or pip install {package})",
+        )
+
+
+def _require(module: str, package: str, what: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependency(package, "notebook", what) from exc
+
+
+# ----------------------------------------------------------------------------------------
+# Flat records
+
+#: Columns of :func:`to_records` / :func:`to_dataframe`, in order.
+RECORD_COLUMNS = (
+    "time",
+    "t",
+    "node",
+    "source",
+    "kind",
+    "subsystem",
+    "is_error",
+    "text",
+    "about",
+    "peer_name",
+    "domain",
+    "master",
+    "dead_node",
+    "slot",
+    "device",
+    "duration_ms",
+    "kernel_time",
+    "detail",
+    "data",
+    "raw",
+    "seq",
+)
+
+
+def _record(e: TimelineEvent, origin: float) -> dict[str, Any]:
+    k = e.kernel
+    return {
+        "time": e.time,
+        "t": e.time - origin,
+        "node": e.node,
+        "source": e.source,
+        "kind": e.kind.value,
+        "subsystem": e.subsystem,
+        "is_error": e.is_error,
+        "text": e.text,
+        "about": k.node if k else None,
+        "peer_name": k.node_name if k else None,
+        "domain": k.domain if k else None,
+        "master": k.master if k else None,
+        "dead_node": k.dead_node if k else None,
+        "slot": k.slot if k else None,
+        "device": f"{k.device[0]},{k.device[1]}" if k and k.device else None,
+        "duration_ms": k.duration_ms if k else None,
+        "kernel_time": k.timestamp if k else None,
+        "detail": k.detail if k else (e.lab.detail if e.lab else None),
+        "data": dict(e.lab.data) if e.lab else None,
+        "raw": k.raw if k else None,
+        "seq": e.seq,
+    }
+
+
+def to_records(events: Iterable[TimelineEvent], *, origin: float = 0.0) -> list[dict[str, Any]]:
+    """One flat dict per event, keys :data:`RECORD_COLUMNS`.
+
+    ``time`` is the host wall clock, ``t`` seconds since ``origin``; ``node`` the node's
+    name; ``about`` the node number a kernel message is about (peer, evicted or dead node);
+    ``kernel_time`` the kernel's own seconds-since-boot stamp; ``data`` a lab event's data.
+
+    Args:
+        events: Timeline events.
+        origin: Host time that ``t`` counts from.
+
+    Returns:
+        A list of dicts (JSON-compatible except ``data`` values given as such).
+    """
+    return [_record(e, origin) for e in events]
+
+
+def to_dataframe(events: Sequence[TimelineEvent], *, origin: float = 0.0) -> DataFrame:
+    """The events as a pandas DataFrame with the columns of :func:`to_records`.
+
+    ``time`` becomes a timezone-aware ``datetime64`` column (UTC) named ``when``; ``time``
+    stays the float host clock. ``kind``, ``node``, ``source`` and ``subsystem`` are
+    categoricals.
+
+    Raises:
+        MissingDependency: pandas is not installed (the ``notebook`` extra).
+    """
+    pd = _require("pandas", "pandas", "Timeline.to_dataframe()")
+    frame = pd.DataFrame.from_records(to_records(events, origin=origin), columns=RECORD_COLUMNS)
+    frame.insert(1, "when", pd.to_datetime(frame["time"], unit="s", utc=True))
+    for column in ("node", "source", "kind", "subsystem"):
+        frame[column] = frame[column].astype("category")
+    return frame
+
+
+# ----------------------------------------------------------------------------------------
+# JSON lines
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, ipaddress.IPv4Address):
+        return str(value)
+    if isinstance(value, MlogPrefix):
+        return attrs.asdict(value)
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _kernel_to_json(event: KernelEvent) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in attrs.fields(KernelEvent):
+        value = getattr(event, f.name)
+        if f.name in ("kind", "raw", "message") or value != f.default:
+            out[f.name] = _jsonable(value)
+    return out
+
+
+def _tuples(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    return value
+
+
+_KERNEL_FIELDS = {f.name for f in attrs.fields(KernelEvent)}
+
+
+def _kernel_from_json(data: dict[str, Any]) -> KernelEvent:
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        if name not in _KERNEL_FIELDS:
+            log.debug("timeline file: kernel field %r is unknown here, skipped", name)
+            continue
+        if name == "kind":
+            try:
+                values[name] = EventKind(value)
+            except ValueError:
+                values[name] = EventKind.UNKNOWN
+        elif name == "address":
+            values[name] = None if value is None else ipaddress.IPv4Address(value)
+        elif name == "mlog":
+            values[name] = None if value is None else MlogPrefix(**value)
+        else:
+            values[name] = _tuples(value)
+    return KernelEvent(**values)
+
+
+def event_to_json(event: TimelineEvent) -> dict[str, Any]:
+    """A timeline event as a JSON-compatible dict (full fidelity; see :func:`event_from_json`)."""
+    out: dict[str, Any] = {
+        "time": event.time,
+        "seq": event.seq,
+        "node": event.node,
+        "kind": event.kind.value,
+    }
+    if event.kernel is not None:
+        out["kernel"] = _kernel_to_json(event.kernel)
+    if event.lab is not None:
+        out["lab"] = {"detail": event.lab.detail, "data": event.lab.data}
+    return out
+
+
+def event_from_json(data: dict[str, Any]) -> TimelineEvent:
+    """Rebuild a timeline event from :func:`event_to_json`'s dict.
+
+    Raises:
+        KeyError: A required field is missing.
+        ValueError: A field has an impossible value.
+    """
+    if "kernel" in data:
+        kernel = _kernel_from_json(data["kernel"])
+        return TimelineEvent(
+            float(data["time"]), data.get("node"), kernel.kind, int(data["seq"]), kernel=kernel
+        )
+    lab_data = data["lab"]
+    try:
+        kind = LabEventKind(data["kind"])
+    except ValueError:
+        kind = LabEventKind.NOTE
+    lab = LabEvent(kind, lab_data.get("detail", ""), lab_data.get("data") or {})
+    return TimelineEvent(float(data["time"]), data.get("node"), kind, int(data["seq"]), lab=lab)
+
+
+def save_jsonl(timeline: Timeline, path: str | Path) -> Path:
+    """Write ``timeline`` as JSON lines: a header line, then one event per line.
+
+    Returns:
+        The path written.
+
+    Raises:
+        OSError: The file cannot be written.
+    """
+    target = Path(path)
+    events = timeline.events()
+    with target.open("w", encoding="utf-8") as out:
+        header = {"format": FORMAT, "version": _VERSION, "origin": timeline.origin}
+        out.write(json.dumps(header) + "\n")
+        for e in events:
+            out.write(json.dumps(event_to_json(e), ensure_ascii=False, default=str) + "\n")
+    log.debug("timeline: %d events written to %s", len(events), target)
+    return target
+
+
+def load_jsonl(path: str | Path) -> Timeline:
+    """Read a timeline written by :func:`save_jsonl`.
+
+    Returns:
+        A new :class:`Timeline` with the same origin and events (``seq`` kept).
+
+    Raises:
+        ParseError: Not a timeline file, or a line that is not a valid event.
+        OSError: The file cannot be read.
+    """
+    source = Path(path)
+    what = f"timeline file {source}"
+    events: list[TimelineEvent] = []
+    timeline: Timeline | None = None
+    with source.open(encoding="utf-8") as stream:
+        for number, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ParseError(what, f"not JSON ({exc.msg})", line=number, text=line) from exc
+            if timeline is None:
+                if not isinstance(data, dict) or data.get("format") != FORMAT:
+                    raise ParseError(
+                        what, f"the first line must be a {FORMAT} header", line=number, text=line
+                    )
+                if int(data.get("version", 0)) > _VERSION:
+                    raise ParseError(
+                        what,
+                        f"version {data['version']} is newer than this library reads",
+                        line=number,
+                    )
+                timeline = Timeline(origin=float(data["origin"]))
+                continue
+            try:
+                events.append(event_from_json(data))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ParseError(what, f"not an event ({exc})", line=number, text=line) from exc
+    if timeline is None:
+        raise ParseError(what, "empty file")
+    events.sort(key=lambda e: (e.time, e.seq))
+    timeline._restore(events)
+    return timeline
+
+
+# ----------------------------------------------------------------------------------------
+# Plot
+
+# (color, marker) per kernel event kind; others by subsystem, errors red crosses.
+_STYLE: dict[EventKind, tuple[str, str]] = {
+    EventKind.O2NET_CONNECTED: ("#1f77b4", "^"),
+    EventKind.O2NET_IDLE: ("#6baed6", "o"),
+    EventKind.O2NET_LOST: ("#08306b", "v"),
+    EventKind.O2NET_SHUTDOWN: ("#4292c6", "v"),
+    EventKind.O2HB_START: ("#17becf", "^"),
+    EventKind.O2HB_STOP: ("#17becf", "v"),
+    EventKind.O2HB_WRITE_HUNG: ("#9edae5", "s"),
+    EventKind.DLM_JOIN: ("#2ca02c", "^"),
+    EventKind.DLM_LEAVE: ("#2ca02c", "v"),
+    EventKind.DLM_EVICTED: ("#ff7f0e", "D"),
+    EventKind.RECOVERY_BEGIN: ("#ffbb78", ">"),
+    EventKind.RECOVERY_MASTER: ("#e6550d", "*"),
+    EventKind.RECOVERY_NOT_MASTER: ("#fdae6b", "*"),
+    EventKind.RECOVERY_END: ("#a63603", "<"),
+    EventKind.JOURNAL_REPLAY_BEGIN: ("#9467bd", ">"),
+    EventKind.JOURNAL_REPLAY_END: ("#54278f", "<"),
+    EventKind.QUORUM_FENCE: ("#e377c2", "P"),
+    EventKind.QUORUM_NO_FENCE: ("#f7b6d2", "P"),
+    EventKind.FENCE_RESTART: ("#7b0033", "X"),
+    EventKind.FENCE_PANIC: ("#7b0033", "X"),
+    EventKind.OCFS2_MOUNT: ("#8c564b", "^"),
+    EventKind.OCFS2_UMOUNT: ("#8c564b", "v"),
+    EventKind.OCFS2_UNCLEAN: ("#c49c94", "s"),
+    EventKind.DRBD_STATE: ("#bcbd22", "d"),
+}
+_SUBSYSTEM_COLOR = {
+    "o2net": "#1f77b4",
+    "o2hb": "#17becf",
+    "o2quo": "#e377c2",
+    "o2dlm": "#2ca02c",
+    "o2cb": "#ff7f0e",
+    "ocfs2": "#8c564b",
+    "drbd": "#bcbd22",
+    "kernel": "#7f7f7f",
+}
+_LAB_LANE = "lab"
+#: Lab events drawn across every lane (they need no lane of their own).
+_SPANNING = frozenset(
+    {
+        LabEventKind.FAULT_INJECTED,
+        LabEventKind.FAULT_HEALED,
+        LabEventKind.PHASE_BEGIN,
+        LabEventKind.PHASE_END,
+    }
+)
+
+
+def _natural(name: str) -> list[Any]:
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
+
+
+def plot(
+    events: Sequence[TimelineEvent],
+    *,
+    ax: Axes | None = None,
+    origin: float = 0.0,
+    unknown: bool = True,
+    title: str | None = None,
+) -> Figure:
+    """Draw events: one lane per node, kernel events as markers, lab actions as spans.
+
+    * kernel events: a marker per event in its node's lane, color and shape by kind
+      (errors: large red crosses; unknown lines: small grey dots when ``unknown``);
+    * faults (injected -> healed): red spans across all lanes; phases: light blue spans;
+    * commands (started -> ended): grey bars in their node's lane; acknowledged writes:
+      small grey ticks under the lane (gaps show I/O stalls); other lab events: short
+      vertical lines.
+
+    Never touches pyplot's global state when ``ax`` is given; otherwise a new
+    :class:`matplotlib.figure.Figure` is made without pyplot (safe under Agg, in threads,
+    in loops; a notebook displays it when it is a cell's value).
+
+    Args:
+        events: Timeline events, in time order.
+        ax: Axes to draw into (its figure is returned).
+        origin: Host time that the x axis (seconds) counts from.
+        unknown: Draw unknown kernel lines too.
+        title: Axes title.
+
+    Returns:
+        The figure.
+
+    Raises:
+        MissingDependency: matplotlib is not installed (the ``notebook`` extra).
+    """
+    _require("matplotlib", "matplotlib", "Timeline.plot()")
+    from matplotlib.figure import Figure  # noqa: PLC0415
+    from matplotlib.lines import Line2D  # noqa: PLC0415
+
+    nodes = sorted({e.node for e in events if e.node is not None}, key=_natural)
+    lanes = list(nodes)
+    if any(e.node is None and e.kind not in _SPANNING for e in events):
+        lanes.append(_LAB_LANE)
+    lane_y = {name: i for i, name in enumerate(lanes)}
+
+    figure: Any
+    if ax is None:
+        figure = Figure(figsize=(12, 1.2 + 0.9 * max(1, len(lanes))), layout="constrained")
+        axes: Any = figure.add_subplot()
+    else:
+        axes = ax
+        figure = ax.get_figure()
+
+    def y_of(e: TimelineEvent) -> float:
+        return float(lane_y[e.node if e.node is not None else _LAB_LANE])
+
+    xs = [e.time - origin for e in events]
+    x_end = max(xs) if xs else 1.0
+    handles: dict[str, Any] = {}
+
+    # Kernel events, grouped by kind for one scatter call (and one legend entry) each.
+    groups: dict[EventKind, list[TimelineEvent]] = {}
+    for e in events:
+        if e.kernel is not None and (unknown or e.kind is not EventKind.UNKNOWN):
+            groups.setdefault(e.kernel.kind, []).append(e)
+    for kind, members in groups.items():
+        gx = [e.time - origin for e in members]
+        gy = [y_of(e) for e in members]
+        if kind in ERROR_KINDS:
+            color, marker, size, z = "#d62728", "X", 140.0, 5
+        elif kind is EventKind.UNKNOWN:
+            color, marker, size, z = "#c7c7c7", ".", 12.0, 1
+        elif kind in _STYLE:
+            color, marker = _STYLE[kind]
+            size, z = 70.0, 4
+        else:
+            sub = members[0].subsystem or "kernel"
+            color, marker, size, z = _SUBSYSTEM_COLOR.get(sub, "#7f7f7f"), "o", 40.0, 3
+        handles[kind.value] = axes.scatter(
+            gx,
+            gy,
+            c=color,
+            marker=marker,
+            s=size,
+            zorder=z,
+            label=kind.value,
+            edgecolors="none" if marker in (".", "|") else "black",
+            linewidths=0.4,
+        )
+
+    # Lab actions.
+    open_spans: dict[tuple[LabEventKind, str | None, str], list[float]] = {}
+    span_pairs = {
+        LabEventKind.FAULT_HEALED: LabEventKind.FAULT_INJECTED,
+        LabEventKind.PHASE_END: LabEventKind.PHASE_BEGIN,
+        LabEventKind.COMMAND_ENDED: LabEventKind.COMMAND_STARTED,
+    }
+    spans: list[tuple[LabEventKind, str | None, str, float, float]] = []
+    acks: list[TimelineEvent] = []
+    marks: list[TimelineEvent] = []
+    for e in events:
+        if e.lab is None:
+            continue
+        lab_kind = e.lab.kind
+        x = e.time - origin
+        if lab_kind in span_pairs.values():
+            open_spans.setdefault((lab_kind, e.node, e.lab.detail), []).append(x)
+        elif lab_kind in span_pairs:
+            starts = open_spans.get((span_pairs[lab_kind], e.node, e.lab.detail))
+            if starts:
+                spans.append((span_pairs[lab_kind], e.node, e.lab.detail, starts.pop(0), x))
+            else:
+                marks.append(e)
+        elif lab_kind is LabEventKind.WRITE_ACKED:
+            acks.append(e)
+        else:
+            marks.append(e)
+    for (start_kind, node, detail), starts in open_spans.items():
+        spans.extend((start_kind, node, detail, start, x_end) for start in starts)
+
+    top = len(lanes) - 0.5
+    for span_kind, node, detail, start, end in spans:
+        where = f" ({node})" if node else ""
+        if span_kind is LabEventKind.FAULT_INJECTED:
+            h = axes.axvspan(start, end, color="#d62728", alpha=0.13, zorder=0, lw=0)
+            handles.setdefault("fault", h)
+            axes.text(
+                start,
+                top,
+                f" {detail}{where}",
+                fontsize=8,
+                color="#a50f15",
+                va="top",
+                ha="left",
+                clip_on=True,
+            )
+        elif span_kind is LabEventKind.PHASE_BEGIN:
+            h = axes.axvspan(start, end, color="#9ecae1", alpha=0.10, zorder=0, lw=0)
+            handles.setdefault("phase", h)
+            axes.text(
+                start,
+                -0.5,
+                f" {detail}{where}",
+                fontsize=7,
+                color="#3182bd",
+                va="bottom",
+                ha="left",
+                clip_on=True,
+            )
+        else:
+            y = float(lane_y[node if node is not None else _LAB_LANE]) + 0.3
+            h = axes.hlines(y, start, end, colors="#525252", lw=3, zorder=2)
+            handles.setdefault("command", h)
+    if acks:
+        handles["write acked"] = axes.scatter(
+            [e.time - origin for e in acks],
+            [y_of(e) - 0.3 for e in acks],
+            marker="|",
+            c="#636363",
+            s=30,
+            linewidths=0.6,
+            zorder=2,
+            label="write acked",
+        )
+    for e in marks:
+        x = e.time - origin
+        y = y_of(e)
+        h = axes.vlines(x, y - 0.4, y + 0.4, colors="#252525", linestyles="dotted", lw=1)
+        handles.setdefault(e.kind.value, h)
+
+    axes.set_yticks(range(len(lanes)), labels=lanes)
+    axes.set_ylim(-0.6, max(0.6, len(lanes) - 0.4))
+    axes.set_xlabel("seconds since start" if origin else "host time (s)")
+    axes.grid(axis="x", alpha=0.3)
+    if title:
+        axes.set_title(title)
+    if handles:
+        proxies = []
+        for name, h in handles.items():
+            if name in ("fault", "phase"):
+                color = "#d62728" if name == "fault" else "#9ecae1"
+                proxies.append(Line2D([], [], color=color, lw=8, alpha=0.4, label=name))
+            else:
+                proxies.append(h)
+        axes.legend(
+            handles=proxies,
+            labels=list(handles),
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            fontsize=7,
+            frameon=False,
+        )
+    return figure  # type: ignore[no-any-return]

@@ -1,0 +1,910 @@
+"""One clock for everything that happens in a lab: kernel messages and the library's actions.
+
+A :class:`Timeline` holds :class:`TimelineEvent` objects stamped with the host's wall clock
+(``time.time()``): kernel messages of every node (a :class:`~ocfs2lab.formats.kmsg.KernelEvent`
+with the node's name and the host time the line arrived) and the lab's own actions
+(:class:`LabEvent`: a fault injected or healed, a command started or ended, a phase, a
+write acknowledged). Events are kept in time order; appending is thread-safe (console reader
+threads, the dmesg poller and the write recorder all feed one timeline), and nothing is
+dropped: kernel lines of no known shape are kept as ``UNKNOWN`` events.
+
+Waiting on it never polls: :meth:`Timeline.expect` sleeps on a condition that every append
+wakes, until an ordered sequence of expected events has appeared, and fails at once on a
+forbidden one (by default any kernel error: BUG, oops, WARNING, panic, hung task, OCFS2
+ERROR).
+
+Exports (:meth:`Timeline.to_records`, :meth:`Timeline.to_dataframe`, :meth:`Timeline.plot`,
+:meth:`Timeline.save_jsonl`, :meth:`Timeline.load_jsonl`) live in
+:mod:`ocfs2lab.observe.export`; pandas and matplotlib are imported only when used.
+"""
+
+from __future__ import annotations
+
+import bisect
+import enum
+import logging
+import threading
+import time
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from attrs import field, frozen
+
+from ocfs2lab.errors import Ocfs2LabError, WaitTimeout
+from ocfs2lab.formats.kmsg import ERROR_KINDS, EventKind, KernelEvent, parse_kernel_line
+from ocfs2lab.wait import Deadline
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from pandas import DataFrame  # type: ignore[import-untyped,unused-ignore]
+
+__all__ = [
+    "Expect",
+    "ExpectTimeout",
+    "ForbiddenEvent",
+    "KernelErrorsFound",
+    "Kind",
+    "LabEvent",
+    "LabEventKind",
+    "Step",
+    "Timeline",
+    "TimelineError",
+    "TimelineEvent",
+    "kind_of",
+]
+
+log = logging.getLogger(__name__)
+
+
+class LabEventKind(enum.StrEnum):
+    """What the library itself did (or was told), as recorded on a timeline."""
+
+    FAULT_INJECTED = "fault_injected"
+    """A fault began (kill, freeze, partition, disk stall); ``detail`` names it."""
+    FAULT_HEALED = "fault_healed"
+    """A fault ended (thaw, heal, unthrottle, revive); ``detail`` names it."""
+    COMMAND_STARTED = "command_started"
+    """A command began on a node (``detail``: the command line)."""
+    COMMAND_ENDED = "command_ended"
+    """A command ended (``data``: exit code, duration)."""
+    PHASE_BEGIN = "phase_begin"
+    """A named phase of an experiment began (``detail``: its name)."""
+    PHASE_END = "phase_end"
+    """A named phase ended (``data``: duration, error)."""
+    WRITE_ACKED = "write_acked"
+    """A writer on a node reported an fsync-acknowledged write (``data``: path, offset, ...)."""
+    WRITER_STARTED = "writer_started"
+    """A writer on a node connected to the recorder."""
+    WRITER_STOPPED = "writer_stopped"
+    """A writer said goodbye (clean exit) or its connection ended."""
+    NOTE = "note"
+    """Anything else worth a mark (``detail`` says what), e.g. a clock mapping."""
+
+
+#: A timeline event kind: a kernel message kind or a lab action kind.
+Kind: TypeAlias = EventKind | LabEventKind
+
+
+def _data_dict(value: Mapping[str, Any] | None) -> dict[str, Any]:
+    return dict(value) if value else {}
+
+
+@frozen
+class LabEvent:
+    """One action of the library (or of a helper on a node, such as the writer).
+
+    Attributes:
+        kind: What happened.
+        detail: Free-form words: the fault's name, the phase's name, the command line.
+        data: JSON-compatible details (exit code, duration, path, offset, ...).
+    """
+
+    kind: LabEventKind
+    detail: str = ""
+    data: dict[str, Any] = field(factory=dict, converter=_data_dict, hash=False)
+
+
+@frozen
+class TimelineEvent:
+    """An event on the timeline.
+
+    Exactly one of :attr:`kernel` and :attr:`lab` is set.
+
+    Attributes:
+        time: Host wall clock (``time.time()``) of the event: arrival of a console line,
+            mapped kernel time of a polled dmesg line, the moment the library acted.
+        node: Name of the node the event happened on (``None``: the lab as a whole).
+        kind: The event's kind (the kernel event's or the lab event's).
+        seq: Order of appending (ties in :attr:`time` keep this order).
+        kernel: The parsed kernel message, for kernel events.
+        lab: The lab action, for lab events.
+    """
+
+    time: float
+    node: str | None
+    kind: Kind
+    seq: int = 0
+    kernel: KernelEvent | None = None
+    lab: LabEvent | None = None
+
+    @property
+    def source(self) -> str:
+        """``"kernel"`` or ``"lab"``."""
+        return "kernel" if self.kernel is not None else "lab"
+
+    @property
+    def is_error(self) -> bool:
+        """A kernel error: BUG, oops, WARNING, panic, hung task, OCFS2 ERROR."""
+        return self.kernel is not None and self.kernel.is_error
+
+    @property
+    def subsystem(self) -> str | None:
+        """The kernel subsystem (``o2net``, ``o2dlm``, ...), ``"lab"`` for lab events."""
+        return self.kernel.subsystem if self.kernel is not None else "lab"
+
+    @property
+    def text(self) -> str:
+        """The kernel message (prefixes removed) or the lab event's detail."""
+        if self.kernel is not None:
+            return self.kernel.message
+        assert self.lab is not None
+        return self.lab.detail
+
+    @property
+    def about(self) -> int | None:
+        """For kernel events, the node number the message is about (peer, dead node, ...)."""
+        return self.kernel.node if self.kernel is not None else None
+
+    def format(self, origin: float | None = None) -> str:
+        """One line for humans: time (relative to ``origin`` when given), node, kind, text."""
+        stamp = f"{self.time - origin:+10.3f}s" if origin is not None else f"{self.time:.6f}"
+        return f"{stamp} {self.node or '-':<10} {self.kind.value:<22} {self.text[:160]}"
+
+
+@frozen
+class Expect:
+    """One expected (or forbidden) event, for :meth:`Timeline.expect`.
+
+    Attributes:
+        kind: The event kind.
+        node: Only events on this node (``None``: any node).
+        about: Only kernel events about this node number (``KernelEvent.node``: the peer
+            that was lost, the evicted node, the node whose journal is replayed).
+        where: Any further condition on the event.
+        label: How to name this step in messages (default: built from the fields).
+    """
+
+    kind: Kind
+    node: str | None = None
+    about: int | None = None
+    where: Callable[[TimelineEvent], bool] | None = field(default=None, eq=False, hash=False)
+    label: str | None = None
+
+    def matches(self, event: TimelineEvent) -> bool:
+        """True when ``event`` is one of these."""
+        if event.kind is not self.kind:
+            return False
+        if self.node is not None and event.node != self.node:
+            return False
+        if self.about is not None and event.about != self.about:
+            return False
+        return self.where is None or bool(self.where(event))
+
+    def describe(self) -> str:
+        """The step in words (``o2net_lost on node1 about node 3``)."""
+        if self.label:
+            return self.label
+        text = self.kind.value
+        if self.node is not None:
+            text += f" on {self.node}"
+        if self.about is not None:
+            text += f" about node {self.about}"
+        if self.where is not None:
+            text += " (with a condition)"
+        return text
+
+
+#: What :meth:`Timeline.expect` takes as a step: a kind (on any node), a kind's value
+#: (``"o2net_lost"``), or an :class:`Expect`.
+Step: TypeAlias = EventKind | LabEventKind | Expect | str
+
+
+def kind_of(value: Kind | str) -> Kind:
+    """The kind named by ``value`` (a kind, or its value such as ``"recovery_end"``).
+
+    Raises:
+        ValueError: No kernel or lab event kind has that value.
+    """
+    if isinstance(value, EventKind | LabEventKind):
+        return value
+    for enum_type in (EventKind, LabEventKind):
+        try:
+            return enum_type(value)
+        except ValueError:
+            continue
+    raise ValueError(f"{value!r} is not an event kind (see EventKind and LabEventKind)")
+
+
+def _as_expect(step: Step, node: str | None) -> Expect:
+    if isinstance(step, Expect):
+        if step.node is None and node is not None:
+            return Expect(step.kind, node, step.about, step.where, step.label)
+        return step
+    if isinstance(step, str):
+        return Expect(kind_of(step), node)
+    raise TypeError(f"an expected step is an EventKind, LabEventKind or Expect, not {step!r}")
+
+
+# ----------------------------------------------------------------------------------------
+# Errors
+
+
+class TimelineError(Ocfs2LabError):
+    """Something on the timeline went against an expectation.
+
+    Attributes:
+        tail: The last events of the timeline when it was raised, oldest first.
+        origin: The timeline's origin (for relative times in :attr:`tail_text`).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        tail: Sequence[TimelineEvent] = (),
+        origin: float | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.tail: tuple[TimelineEvent, ...] = tuple(tail)
+        self.origin = origin
+        super().__init__(message, hint=hint)
+
+    @property
+    def tail_text(self) -> str:
+        """:attr:`tail` one event per line."""
+        return "\n".join(e.format(self.origin) for e in self.tail)
+
+
+class ForbiddenEvent(TimelineError):
+    """A forbidden event (by default a kernel error) appeared while waiting on the timeline.
+
+    Attributes:
+        event: The forbidden event.
+        matched: The expected events seen before it, in order.
+    """
+
+    def __init__(
+        self,
+        event: TimelineEvent,
+        matched: Sequence[TimelineEvent],
+        *,
+        tail: Sequence[TimelineEvent],
+        origin: float | None,
+    ) -> None:
+        self.event = event
+        self.matched = tuple(matched)
+        what = "kernel error" if event.is_error else "forbidden event"
+        message = (
+            f"{what} on {event.node or 'the lab'}: {event.kind.value}: "
+            f"{(event.kernel.raw if event.kernel else event.text)[:300]}\n"
+            f"timeline tail:\n{_indent(tail, origin)}"
+        )
+        hint = (
+            "look at the node's full kernel log (console log); if this error is expected, "
+            "pass it in the steps or in forbid=()"
+            if event.is_error
+            else None
+        )
+        super().__init__(message, tail=tail, origin=origin, hint=hint)
+
+
+class ExpectTimeout(WaitTimeout, TimelineError):
+    """The expected events did not all appear before the deadline.
+
+    Attributes:
+        matched: The expected events that did appear, in order.
+        missing: The steps still missing (the first one is the one waited on).
+        tail: The last events of the timeline.
+    """
+
+    def __init__(
+        self,
+        what: str,
+        timeout: float,
+        *,
+        matched: Sequence[TimelineEvent],
+        missing: Sequence[Expect],
+        tail: Sequence[TimelineEvent],
+        origin: float | None,
+    ) -> None:
+        super().__init__(
+            what,
+            timeout,
+            hint="raise the timeout, or read the tail: did the "
+            "kernel log something else instead, or nothing at all?",
+        )
+        self.matched = tuple(matched)
+        self.missing = tuple(missing)
+        self.tail = tuple(tail)
+        self.origin = origin
+        seen = ", ".join(
+            f"{e.kind.value} on {e.node or '-'} at {_rel(e.time, origin)}" for e in matched
+        )
+        self.message = (
+            f"gave up after {timeout:g} s waiting for {what}: "
+            f"{len(matched)} of {len(matched) + len(missing)} steps seen"
+            + (f" ({seen})" if seen else "")
+            + f"; still missing: {' -> '.join(s.describe() for s in missing)}\n"
+            + f"timeline tail:\n{_indent(tail, origin)}"
+        )
+        self.args = (self.message,)
+
+
+class KernelErrorsFound(TimelineError):
+    """The timeline holds kernel errors that were not allowed.
+
+    Attributes:
+        errors: The error events.
+    """
+
+    def __init__(
+        self, errors: Sequence[TimelineEvent], *, tail: Sequence[TimelineEvent], origin: float
+    ) -> None:
+        self.errors = tuple(errors)
+        lines = "\n".join(
+            f"  {e.format(origin)}\n    {(e.kernel.raw if e.kernel else '')[:300]}"
+            for e in self.errors[:20]
+        )
+        more = f"\n  ... and {len(self.errors) - 20} more" if len(self.errors) > 20 else ""
+        super().__init__(
+            f"{len(self.errors)} kernel error(s) on the timeline:\n{lines}{more}",
+            tail=tail,
+            origin=origin,
+            hint="read the node's console log around these lines; allow= what a test expects",
+        )
+
+
+def _rel(t: float, origin: float | None) -> str:
+    return f"{t - origin:+.3f}s" if origin is not None else f"{t:.6f}"
+
+
+def _indent(tail: Sequence[TimelineEvent], origin: float | None) -> str:
+    if not tail:
+        return "  (empty)"
+    return "\n".join("  " + e.format(origin) for e in tail)
+
+
+# ----------------------------------------------------------------------------------------
+# The timeline
+
+
+def _kinds(value: Kind | str | Iterable[Kind | str] | None) -> frozenset[Kind] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return frozenset({kind_of(value)})
+    return frozenset(kind_of(v) for v in value)
+
+
+def _nodes(value: str | Iterable[str | None] | None) -> frozenset[str | None] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return frozenset({value})
+    return frozenset(value)
+
+
+class _Matcher:
+    """Incremental state of one :meth:`Timeline.expect` call (used under the timeline lock)."""
+
+    def __init__(
+        self,
+        steps: Sequence[Expect],
+        forbid: Sequence[Expect],
+        after: float | None,
+        ordered: bool,
+    ) -> None:
+        self.steps = steps
+        self.forbid = forbid
+        self.after = after
+        self.ordered = ordered
+        self.reset()
+
+    def reset(self) -> None:
+        self.pos: int | None = None
+        self.version = -1
+        self.found: list[TimelineEvent | None] = [None] * len(self.steps)
+        self.next_step = 0
+
+    @property
+    def done(self) -> bool:
+        return all(e is not None for e in self.found)
+
+    @property
+    def matched(self) -> list[TimelineEvent]:
+        if self.ordered:
+            return [e for e in self.found if e is not None]
+        return sorted((e for e in self.found if e is not None), key=lambda e: (e.time, e.seq))
+
+    @property
+    def missing(self) -> list[Expect]:
+        return [s for s, e in zip(self.steps, self.found, strict=True) if e is None]
+
+    def forbidden(self, event: TimelineEvent) -> bool:
+        return any(f.matches(event) for f in self.forbid)
+
+    def advance(
+        self, events: list[TimelineEvent], times: array[float], version: int, reordered: int
+    ) -> TimelineEvent | None:
+        """Scan new events; return a forbidden event if one appeared."""
+        if self.pos is None or reordered > self.version:
+            # First scan, or an event was inserted before the end since the last scan (a
+            # polled source delivered older events): start over from the window's start.
+            self.found = [None] * len(self.steps)
+            self.next_step = 0
+            self.pos = 0 if self.after is None else bisect.bisect_left(times, self.after)
+        for i in range(self.pos, len(events)):
+            event = events[i]
+            if self.forbidden(event):
+                self.pos = i + 1
+                self.version = version
+                return event
+            if self.ordered:
+                if self.next_step < len(self.steps) and self.steps[self.next_step].matches(event):
+                    self.found[self.next_step] = event
+                    self.next_step += 1
+            else:
+                for k, step in enumerate(self.steps):
+                    if self.found[k] is None and step.matches(event):
+                        self.found[k] = event
+                        break
+        self.pos = len(events)
+        self.version = version
+        return None
+
+
+class Timeline:
+    """Kernel events of every node and the lab's actions, on the host's wall clock.
+
+    Thread-safe: any thread may append while others read or wait.
+
+    Args:
+        origin: The time relative times are counted from (default: now).
+        clock: The clock for events recorded without a time (default ``time.time``).
+        tail: How many events error messages show.
+    """
+
+    def __init__(
+        self,
+        *,
+        origin: float | None = None,
+        clock: Callable[[], float] = time.time,
+        tail: int = 25,
+    ) -> None:
+        self._clock = clock
+        self.origin: float = clock() if origin is None else origin
+        self.tail_count = tail
+        self._cond = threading.Condition(threading.Lock())
+        self._events: list[TimelineEvent] = []
+        self._times: array[float] = array("d")
+        self._seq = 0
+        self._version = 0
+        self._reordered = -1
+
+    # -- appending ------------------------------------------------------------------------
+    def now(self) -> float:
+        """The timeline's clock, now: use it as ``after=`` before acting."""
+        return self._clock()
+
+    def _insert(self, event: TimelineEvent) -> None:
+        # Caller holds the lock. Almost every event belongs at the end; a polled source may
+        # deliver older ones, which go in their place (after equal times: seq grows).
+        if not self._times or event.time >= self._times[-1]:
+            self._times.append(event.time)
+            self._events.append(event)
+        else:
+            i = bisect.bisect_right(self._times, event.time)
+            self._times.insert(i, event.time)
+            self._events.insert(i, event)
+            self._reordered = self._version + 1
+        self._version += 1
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def add_kernel(self, node: str, time: float, event: KernelEvent) -> TimelineEvent:
+        """Append a parsed kernel message of ``node`` that arrived at host time ``time``.
+
+        Returns:
+            The timeline event.
+        """
+        with self._cond:
+            entry = TimelineEvent(time, node, event.kind, self._next_seq(), kernel=event)
+            self._insert(entry)
+            self._cond.notify_all()
+        return entry
+
+    def add_kernel_events(
+        self, node: str, events: Iterable[tuple[float, KernelEvent]]
+    ) -> list[TimelineEvent]:
+        """Append several kernel messages of ``node`` at once (one wake-up for waiters).
+
+        Args:
+            node: The node's name.
+            events: ``(host_time, event)`` pairs.
+
+        Returns:
+            The timeline events, in the order given.
+        """
+        out: list[TimelineEvent] = []
+        with self._cond:
+            for stamp, event in events:
+                entry = TimelineEvent(stamp, node, event.kind, self._next_seq(), kernel=event)
+                self._insert(entry)
+                out.append(entry)
+            if out:
+                self._cond.notify_all()
+        return out
+
+    def add_kernel_line(self, node: str, time: float, line: str) -> TimelineEvent:
+        """Parse one kernel line (without o2dlm member-list assembly) and append it.
+
+        Feed a line stream through :class:`~ocfs2lab.observe.sources.ConsoleFeed` instead
+        when member lists matter.
+
+        Returns:
+            The timeline event.
+        """
+        return self.add_kernel(node, time, parse_kernel_line(line))
+
+    def record(
+        self,
+        kind: LabEventKind,
+        detail: str = "",
+        *,
+        node: str | None = None,
+        time: float | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> TimelineEvent:
+        """Record an action of the lab.
+
+        Args:
+            kind: What happened.
+            detail: Words: the fault's or phase's name, a command line.
+            node: The node it concerns (``None``: the lab as a whole).
+            time: When (default: now, on the timeline's clock).
+            data: JSON-compatible details.
+
+        Returns:
+            The timeline event.
+        """
+        stamp = self._clock() if time is None else time
+        lab = LabEvent(LabEventKind(kind), detail, data or {})
+        with self._cond:
+            entry = TimelineEvent(stamp, node, lab.kind, self._next_seq(), lab=lab)
+            self._insert(entry)
+            self._cond.notify_all()
+        return entry
+
+    def add(self, event: TimelineEvent) -> TimelineEvent:
+        """Append an existing event (its time, node and payload kept; a new ``seq``).
+
+        Returns:
+            The event as stored.
+        """
+        with self._cond:
+            entry = TimelineEvent(
+                event.time, event.node, event.kind, self._next_seq(), event.kernel, event.lab
+            )
+            self._insert(entry)
+            self._cond.notify_all()
+        return entry
+
+    @contextmanager
+    def phase(self, name: str, *, node: str | None = None) -> Iterator[TimelineEvent]:
+        """Record a named phase: ``PHASE_BEGIN`` on entry, ``PHASE_END`` on exit.
+
+        The end event's data holds the duration and, when the block raised, the error.
+
+        Yields:
+            The begin event (its ``time`` is the phase's start: use it as ``after=``).
+        """
+        begin = self.record(LabEventKind.PHASE_BEGIN, name, node=node)
+        data: dict[str, Any] = {}
+        try:
+            yield begin
+        except BaseException as exc:
+            data["error"] = f"{type(exc).__name__}: {exc}"[:500]
+            raise
+        finally:
+            end = self._clock()
+            data["duration"] = end - begin.time
+            self.record(LabEventKind.PHASE_END, name, node=node, time=end, data=data)
+
+    # -- reading --------------------------------------------------------------------------
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._events)
+
+    def __iter__(self) -> Iterator[TimelineEvent]:
+        return iter(self.events())
+
+    @property
+    def nodes(self) -> list[str]:
+        """Node names on the timeline, in order of their first event."""
+        seen: dict[str, None] = {}
+        with self._cond:
+            for e in self._events:
+                if e.node is not None and e.node not in seen:
+                    seen[e.node] = None
+        return list(seen)
+
+    def events(
+        self,
+        kinds: Kind | str | Iterable[Kind | str] | None = None,
+        *,
+        node: str | Iterable[str | None] | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        source: str | None = None,
+    ) -> list[TimelineEvent]:
+        """The events in time order, filtered.
+
+        Args:
+            kinds: Only these kinds (one kind or several; kinds or their values).
+            node: Only these nodes (one name or several; ``None`` in a collection selects
+                lab-wide events).
+            since: Only events at or after this host time.
+            until: Only events before this host time.
+            source: ``"kernel"`` or ``"lab"`` only.
+
+        Returns:
+            A new list.
+
+        Raises:
+            ValueError: A kind given by value does not exist.
+        """
+        want = _kinds(kinds)
+        nodes = _nodes(node)
+        with self._cond:
+            lo = 0 if since is None else bisect.bisect_left(self._times, since)
+            hi = len(self._events) if until is None else bisect.bisect_left(self._times, until)
+            window = self._events[lo:hi]
+        return [
+            e
+            for e in window
+            if (want is None or e.kind in want)
+            and (nodes is None or e.node in nodes)
+            and (source is None or e.source == source)
+        ]
+
+    def first(
+        self,
+        kind: Step,
+        *,
+        node: str | None = None,
+        after: float | None = None,
+    ) -> TimelineEvent | None:
+        """The earliest event of ``kind`` (on ``node``, at or after ``after``), or ``None``.
+
+        Raises:
+            ValueError: A kind given by value does not exist.
+        """
+        step = _as_expect(kind, node)
+        with self._cond:
+            lo = 0 if after is None else bisect.bisect_left(self._times, after)
+            for e in self._events[lo:]:
+                if step.matches(e):
+                    return e
+        return None
+
+    def last(self, kind: Step, *, node: str | None = None) -> TimelineEvent | None:
+        """The latest event of ``kind`` (on ``node``), or ``None``.
+
+        Raises:
+            ValueError: A kind given by value does not exist.
+        """
+        step = _as_expect(kind, node)
+        with self._cond:
+            for e in reversed(self._events):
+                if step.matches(e):
+                    return e
+        return None
+
+    def tail(self, count: int | None = None) -> list[TimelineEvent]:
+        """The last ``count`` events (default: the timeline's ``tail`` setting)."""
+        n = self.tail_count if count is None else count
+        with self._cond:
+            return self._events[-n:] if n > 0 else []
+
+    def errors(self, *, node: str | None = None, since: float | None = None) -> list[TimelineEvent]:
+        """Kernel error events (BUG, oops, WARNING, panic, hung task, OCFS2 ERROR)."""
+        return [e for e in self.events(node=node, since=since, source="kernel") if e.is_error]
+
+    def assert_no_kernel_errors(
+        self,
+        *,
+        allow: Iterable[Kind | Expect | str] = (),
+        node: str | None = None,
+        since: float | None = None,
+    ) -> None:
+        """Raise when the timeline holds a kernel error that is not allowed.
+
+        Args:
+            allow: Errors that are fine: kinds, :class:`Expect` patterns, or strings
+                searched for in the kernel line's text.
+            node: Only look at this node.
+            since: Only look at events at or after this host time.
+
+        Raises:
+            KernelErrorsFound: With every error not allowed.
+        """
+        kinds: set[Kind] = set()
+        patterns: list[Expect] = []
+        texts: list[str] = []
+        for item in allow:
+            if isinstance(item, Expect):
+                patterns.append(item)
+            elif isinstance(item, EventKind | LabEventKind):
+                kinds.add(item)
+            else:
+                texts.append(str(item))
+        bad = [
+            e
+            for e in self.errors(node=node, since=since)
+            if e.kind not in kinds
+            and not any(p.matches(e) for p in patterns)
+            and not any(t in (e.kernel.raw if e.kernel else "") for t in texts)
+        ]
+        if bad:
+            raise KernelErrorsFound(bad, tail=self.tail(), origin=self.origin)
+
+    # -- waiting --------------------------------------------------------------------------
+    def expect(
+        self,
+        *steps: Step,
+        timeout: float,
+        after: float | None = None,
+        node: str | None = None,
+        forbid: Iterable[Step] | None = None,
+        ordered: bool = True,
+    ) -> list[TimelineEvent]:
+        """Wait until the expected events have appeared, in order, at or after ``after``.
+
+        Woken by every new event; no polling. An ordered wait matches each step with the
+        earliest fitting event after the previous step's event (timeline order).
+
+        Args:
+            *steps: Expected kinds or :class:`Expect` patterns.
+            timeout: Seconds to wait at most.
+            after: Only events at or after this host time count (default: all).
+            node: Default node for steps that name none.
+            forbid: Events that fail the wait at once. ``None`` (default): every kernel
+                error, except kinds listed in ``steps``; ``()``: nothing.
+            ordered: False: each step may match anywhere in the window.
+
+        Returns:
+            The matched events, one per step (in time order).
+
+        Raises:
+            ForbiddenEvent: A forbidden event appeared (at or after ``after``).
+            ExpectTimeout: Not every step appeared before the deadline (a
+                :class:`~ocfs2lab.errors.WaitTimeout` carrying the timeline tail).
+            ValueError: A kind given by value does not exist.
+            TypeError: No step, or a step of another type.
+        """
+        wanted = [_as_expect(s, node) for s in steps]
+        if not wanted:
+            raise TypeError("expect() needs at least one step")
+        if forbid is None:
+            expected_kinds = {s.kind for s in wanted}
+            forbid_list = [Expect(k) for k in ERROR_KINDS if k not in expected_kinds]
+        else:
+            forbid_list = [_as_expect(f, None) for f in forbid]
+        matcher = _Matcher(wanted, forbid_list, after, ordered)
+        what = " -> ".join(s.describe() for s in wanted)
+        deadline = Deadline(timeout)
+        with self._cond:
+            while True:
+                bad = matcher.advance(self._events, self._times, self._version, self._reordered)
+                if bad is not None:
+                    raise ForbiddenEvent(
+                        bad, matcher.matched, tail=self._tail_around(bad), origin=self.origin
+                    )
+                if matcher.done:
+                    return matcher.matched
+                if deadline.expired:
+                    raise ExpectTimeout(
+                        what,
+                        timeout,
+                        matched=matcher.matched,
+                        missing=matcher.missing,
+                        tail=self._events[-self.tail_count :],
+                        origin=self.origin,
+                    )
+                self._cond.wait(deadline.remaining)
+
+    def _tail_around(self, event: TimelineEvent) -> list[TimelineEvent]:
+        # Caller holds the lock: the events up to and including ``event``.
+        i = bisect.bisect_right(self._times, event.time)
+        return self._events[max(0, i - self.tail_count) : i]
+
+    # -- exports (ocfs2lab.observe.export) ------------------------------------------------
+    def to_records(self, *, origin: float | None = None) -> list[dict[str, Any]]:
+        """One flat dict per event (see :func:`ocfs2lab.observe.export.to_records`)."""
+        from ocfs2lab.observe import export  # noqa: PLC0415 (export imports this module)
+
+        return export.to_records(self.events(), origin=self.origin if origin is None else origin)
+
+    def to_dataframe(self, *, origin: float | None = None) -> DataFrame:
+        """The events as a pandas DataFrame, one row per event.
+
+        Raises:
+            MissingDependency: pandas is not installed (the ``notebook`` extra).
+        """
+        from ocfs2lab.observe import export  # noqa: PLC0415 (export imports this module)
+
+        return export.to_dataframe(self.events(), origin=self.origin if origin is None else origin)
+
+    def plot(
+        self,
+        ax: Axes | None = None,
+        *,
+        origin: float | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        unknown: bool = True,
+        title: str | None = None,
+    ) -> Figure:
+        """Draw the timeline: one lane per node (see :func:`ocfs2lab.observe.export.plot`).
+
+        Raises:
+            MissingDependency: matplotlib is not installed (the ``notebook`` extra).
+        """
+        from ocfs2lab.observe import export  # noqa: PLC0415 (export imports this module)
+
+        return export.plot(
+            self.events(since=since, until=until),
+            ax=ax,
+            origin=self.origin if origin is None else origin,
+            unknown=unknown,
+            title=title,
+        )
+
+    def save_jsonl(self, path: str | Path) -> Path:
+        """Write the timeline to a JSON-lines file (header line, then one event per line).
+
+        Returns:
+            The path written.
+
+        Raises:
+            OSError: The file cannot be written.
+        """
+        from ocfs2lab.observe import export  # noqa: PLC0415 (export imports this module)
+
+        return export.save_jsonl(self, path)
+
+    @classmethod
+    def load_jsonl(cls, path: str | Path) -> Timeline:
+        """Read a timeline written by :meth:`save_jsonl`.
+
+        Raises:
+            ParseError: The file is not a timeline file.
+            OSError: The file cannot be read.
+        """
+        from ocfs2lab.observe import export  # noqa: PLC0415 (export imports this module)
+
+        return export.load_jsonl(path)
+
+    def _restore(self, events: Iterable[TimelineEvent]) -> None:
+        """Add loaded events keeping their ``seq`` (used by :func:`export.load_jsonl`)."""
+        with self._cond:
+            for e in events:
+                self._insert(e)
+                self._seq = max(self._seq, e.seq)
+            self._cond.notify_all()

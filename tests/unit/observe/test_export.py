@@ -1,0 +1,210 @@
+"""Exports: flat records, DataFrame, plot (Agg), JSON lines round trip."""
+
+from __future__ import annotations
+
+import builtins
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+
+from matplotlib.figure import Figure
+
+from ocfs2lab.errors import ParseError
+from ocfs2lab.observe import (
+    EventKind,
+    LabEventKind,
+    MissingDependency,
+    Timeline,
+)
+from ocfs2lab.observe.export import RECORD_COLUMNS
+
+from .conftest import (
+    BUG_LINE,
+    DOMAIN,
+    KILL_SURVIVOR,
+    NOISE,
+    PARTITION_NODE1,
+    PARTITION_NODE2,
+    T0,
+    feed,
+)
+
+DRBD = "[   12.000000] block drbd0: role( Secondary -> Primary ) disk( Inconsistent -> UpToDate )"
+JOIN_LINES = [
+    f"[   61.000100] o2dlm: Joining domain {DOMAIN}",
+    "[   61.000101] ( 1 2 ) 2 nodes",
+]
+
+
+def rich_timeline() -> Timeline:
+    """Kernel events of three nodes (kill, partition, noise, an error, a join with members,
+    a DRBD state change) and lab events of every span kind."""
+    tl = Timeline(origin=T0 - 2)
+    tl.record(LabEventKind.PHASE_BEGIN, "workload", time=T0 - 1.5)
+    tl.record(LabEventKind.COMMAND_STARTED, "mount /mnt", node="node3", time=T0 - 1.4)
+    tl.record(
+        LabEventKind.COMMAND_ENDED,
+        "mount /mnt",
+        node="node3",
+        time=T0 - 1.0,
+        data={"exit_code": 0, "duration": 0.4},
+    )
+    for i in range(20):
+        tl.record(
+            LabEventKind.WRITE_ACKED,
+            f"/mnt/f@{i * 4096}+4096",
+            node="node1",
+            time=T0 - 1 + i * 0.05,
+            data={"seq": i, "offset": i * 4096},
+        )
+    tl.record(LabEventKind.FAULT_INJECTED, "kill", node="node2", time=T0 - 0.5)
+    feed(tl, "node1", [*JOIN_LINES, *KILL_SURVIVOR, *NOISE, DRBD], start=T0)
+    feed(tl, "node2", PARTITION_NODE2, start=T0 + 0.1)
+    feed(tl, "node3", [*PARTITION_NODE1[:2], BUG_LINE], start=T0 + 0.2)
+    tl.record(LabEventKind.FAULT_HEALED, "kill", node="node2", time=T0 + 4)
+    tl.record(LabEventKind.NOTE, "revived", node="node2", time=T0 + 4.5)
+    tl.record(LabEventKind.FAULT_INJECTED, "partition", node="node3", time=T0 + 5)  # never healed
+    tl.record(LabEventKind.PHASE_END, "workload", time=T0 + 6)
+    return tl
+
+
+def test_records_are_flat_and_complete() -> None:
+    tl = rich_timeline()
+    records = tl.to_records()
+    assert len(records) == len(tl)
+    assert all(tuple(r) == RECORD_COLUMNS for r in records)
+    evicted = next(r for r in records if r["kind"] == "dlm_evicted")
+    assert evicted["node"] == "node1" and evicted["about"] == 2 and evicted["domain"] == DOMAIN
+    assert evicted["t"] == pytest.approx(evicted["time"] - tl.origin)
+    assert evicted["source"] == "kernel" and evicted["subsystem"] == "o2cb"
+    idle = next(r for r in records if r["kind"] == "o2net_idle" and r["node"] == "node1")
+    assert idle["duration_ms"] == 5214 and idle["kernel_time"] == pytest.approx(301.183272)
+    ended = next(r for r in records if r["kind"] == "command_ended")
+    assert ended["data"] == {"exit_code": 0, "duration": 0.4} and ended["detail"] == "mount /mnt"
+    bug = next(r for r in records if r["kind"] == "kernel_bug")
+    assert bug["is_error"] is True and bug["raw"] == BUG_LINE
+    json.dumps(records)  # plain data
+
+
+def test_dataframe() -> None:
+    tl = rich_timeline()
+    frame = tl.to_dataframe()
+    assert len(frame) == len(tl)
+    assert list(frame.columns) == ["time", "when", *RECORD_COLUMNS[1:]]
+    assert str(frame["when"].dt.tz) == "UTC"
+    assert set(frame["node"].dropna().unique()) == {"node1", "node2", "node3"}
+    kill = frame[(frame["node"] == "node1") & (frame["source"] == "kernel")]
+    assert list(kill["kind"])[:3] == ["dlm_join", "o2net_idle", "o2net_lost"]
+    assert frame["is_error"].sum() == 1
+
+
+def test_plot_writes_a_png(tmp_path: Path) -> None:
+    tl = rich_timeline()
+    fig = tl.plot(title="kill node2")
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["node1", "node2", "node3"]
+    legend = ax.get_legend()
+    assert legend is not None
+    labels = [t.get_text() for t in legend.get_texts()]
+    for name in (
+        "o2net_lost",
+        "recovery_end",
+        "kernel_bug",
+        "fault",
+        "phase",
+        "command",
+        "write acked",
+        "note",
+    ):
+        assert name in labels
+    out = tmp_path / "timeline.png"
+    fig.savefig(out)
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+def test_plot_into_given_axes_and_empty_timeline(tmp_path: Path) -> None:
+    fig = Figure()
+    ax = fig.add_subplot()
+    tl = rich_timeline()
+    tl.record(LabEventKind.COMMAND_STARTED, "sync", time=T0 + 1)  # lab-wide: its own lane
+    assert tl.plot(ax, unknown=False) is fig
+    assert [t.get_text() for t in ax.get_yticklabels()][-1] == "lab"
+    legend = ax.get_legend()
+    assert legend is not None
+    assert "unknown" not in [t.get_text() for t in legend.get_texts()]
+    empty = Timeline().plot()
+    empty.savefig(tmp_path / "empty.png")
+    assert (tmp_path / "empty.png").stat().st_size > 0
+
+
+def test_jsonl_round_trip(tmp_path: Path) -> None:
+    tl = rich_timeline()
+    path = tl.save_jsonl(tmp_path / "timeline.jsonl")
+    lines = path.read_text().splitlines()
+    assert json.loads(lines[0])["format"] == "ocfs2lab.timeline"
+    assert len(lines) == len(tl) + 1
+    back = Timeline.load_jsonl(path)
+    assert back.origin == tl.origin
+    assert back.events() == tl.events()
+    join = back.first(EventKind.DLM_JOIN)
+    assert join is not None and join.kernel is not None and join.kernel.members == (1, 2)
+    fence = back.first(EventKind.QUORUM_FENCE)
+    assert fence is not None and fence.kernel is not None and fence.kernel.mlog is not None
+    drbd = back.first(EventKind.DRBD_STATE)
+    assert drbd is not None and drbd.kernel is not None
+    assert drbd.kernel.change("role") == ("Secondary", "Primary")
+    # A loaded timeline keeps working: new events get later seqs.
+    new = back.record(LabEventKind.NOTE, "after load", time=T0 + 100)
+    assert new.seq > max(e.seq for e in tl.events())
+
+
+def test_load_jsonl_rejects_other_files(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"hello": 1}\n')
+    with pytest.raises(ParseError, match="header"):
+        Timeline.load_jsonl(bad)
+    bad.write_text("")
+    with pytest.raises(ParseError, match="empty"):
+        Timeline.load_jsonl(bad)
+    bad.write_text('{"format": "ocfs2lab.timeline", "version": 1, "origin": 0}\nnot json\n')
+    with pytest.raises(ParseError, match="line 2"):
+        Timeline.load_jsonl(bad)
+    bad.write_text('{"format": "ocfs2lab.timeline", "version": 1, "origin": 0}\n{"time": 1}\n')
+    with pytest.raises(ParseError, match="not an event"):
+        Timeline.load_jsonl(bad)
+
+
+def test_load_jsonl_tolerates_unknown_kinds_and_fields(tmp_path: Path) -> None:
+    path = tmp_path / "future.jsonl"
+    path.write_text(
+        '{"format": "ocfs2lab.timeline", "version": 1, "origin": 5}\n'
+        '{"time": 6, "seq": 1, "node": "n", "kind": "brand_new", '
+        '"kernel": {"kind": "brand_new", "raw": "x", "message": "x", "colour": "red"}}\n'
+        '{"time": 7, "seq": 2, "node": null, "kind": "lab_future", "lab": {"detail": "d"}}\n'
+    )
+    tl = Timeline.load_jsonl(path)
+    assert [e.kind for e in tl] == [EventKind.UNKNOWN, LabEventKind.NOTE]
+
+
+def test_missing_optional_packages_give_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_import = builtins.__import__
+
+    def no_pandas(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ImportError("No module named 'pandas'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.delitem(__import__("sys").modules, "pandas", raising=False)
+    monkeypatch.setattr(builtins, "__import__", no_pandas)
+    monkeypatch.setattr("importlib.import_module", no_pandas)
+    with pytest.raises(MissingDependency) as info:
+        rich_timeline().to_dataframe()
+    assert info.value.package == "pandas"
+    assert "ocfs2lab[notebook]" in str(info.value)

@@ -192,11 +192,26 @@ class OcfsVolume(Lifecycle):
         )
         attempts[-1].check(hint="see the node's kernel log (dmesg) for the ocfs2/o2hb messages")
 
+    def is_mounted(self, node: Node) -> bool:
+        """True when the volume's mount point is a mount on ``node``."""
+        res = node.run(["mountpoint", "-q", self.spec.mount_point], check=False, timeout=30)
+        return res.ok
+
     def _umount(self, node: Node, *, lazy: bool = False) -> None:
-        argv = (
-            ["umount", "-l", self.spec.mount_point] if lazy else ["umount", self.spec.mount_point]
-        )
-        node.run(argv, timeout=300)
+        if not self.is_mounted(node):
+            return
+        mp = self.spec.mount_point
+        node.run(["umount", "-l", mp] if lazy else ["umount", mp], timeout=300)
+
+    def unmount_all(self) -> None:
+        """Unmount on every node now (last node first); teardown then has nothing to do."""
+        for node in reversed(self.nodes):
+            self._umount(node)
+
+    def fsck_unmounted(self) -> FsckReport:
+        """Unmount everywhere, then ``fsck.ocfs2 -fn`` on node 1."""
+        self.unmount_all()
+        return self.fsck()
 
     def fsck(self, node: Node | None = None) -> FsckReport:
         """Run ``fsck.ocfs2 -fn`` (read-only, forced) on a node (node 1 by default)."""

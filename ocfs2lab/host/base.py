@@ -28,11 +28,10 @@ _PUT_SCRIPT = 'umask 077; cat > "$1" && chmod "$2" "$1"'
 
 
 @runtime_checkable
-class Host(Protocol):
-    """A Linux machine the lab runs on.
+class Shell(Protocol):
+    """What the lab needs of a machine to run commands, files and kernel modules on it.
 
-    Implementations: :class:`LocalHost`, :class:`~ocfs2lab.host.ssh.SshHost`,
-    :class:`~ocfs2lab.host.labvm.LabVm`.
+    :class:`Machine` (any runner), every host and every node provide it.
     """
 
     @property
@@ -87,6 +86,19 @@ class Host(Protocol):
 
     def wait_for_block_device(self, path: str, timeout: float = 60.0) -> None:
         """Wait until ``path`` is a block device."""
+        ...
+
+
+@runtime_checkable
+class Host(Shell, Protocol):
+    """A Linux machine the lab runs on: a :class:`Shell` with a Docker engine.
+
+    Implementations: :class:`~ocfs2lab.host.local.LocalHost`,
+    :class:`~ocfs2lab.host.ssh.SshHost`, :class:`~ocfs2lab.host.labvm.LabVm`.
+    """
+
+    def boot_id(self) -> str:
+        """The kernel's boot id."""
         ...
 
     def docker(self) -> docker.DockerClient:
@@ -217,6 +229,10 @@ class Machine:
     def exists(self, path: str) -> bool:
         """True when ``path`` exists."""
         return self.run(["test", "-e", path], check=False, timeout=30).exit_code == 0
+
+    def boot_id(self) -> str:
+        """The kernel's boot id: machines with the same boot id share one kernel."""
+        return self.run(["cat", "/proc/sys/kernel/random/boot_id"], timeout=30).stdout.strip()
 
     def is_block_device(self, path: str) -> bool:
         """True when ``path`` is a block device."""

@@ -18,7 +18,7 @@ from ocfs2lab.formats.drbd import (
     DrbdSyntax,
     parse_proc_drbd,
 )
-from ocfs2lab.host.base import Machine
+from ocfs2lab.host.base import Shell
 from ocfs2lab.host.state import Ledger
 from ocfs2lab.lifecycle import Lifecycle
 from ocfs2lab.spec.storage import DrbdSpec
@@ -53,7 +53,7 @@ class DrbdResource(Lifecycle):
         proc: ``/proc/drbd`` as parsed when the module was checked.
     """
 
-    def __init__(self, host: Machine, spec: DrbdSpec, ledger: Ledger) -> None:
+    def __init__(self, host: Shell, spec: DrbdSpec, ledger: Ledger) -> None:
         self.host = host
         self.spec = spec
         self.ledger = ledger
@@ -80,13 +80,17 @@ class DrbdResource(Lifecycle):
         spec, host = self.spec, self.host
         with self.step("load drbd module"):
             before = host.loaded_modules()
+            if "drbd" not in before:
+                self.ledger.record("modules", "drbd", names=["drbd"])
             host.load_modules("drbd")
             self.proc = self.read_proc()
             mods = drbd_modules(self.proc.syntax)
+            loaded = [m for m in mods if m not in before]
+            if loaded:
+                self.ledger.record("modules", "drbd", names=loaded)
             host.load_modules(*mods[1:])
-        for mod in mods:
-            if mod not in before:
-                self.undo(partial(host.unload_modules, mod), f"unload {mod}")
+        if loaded:
+            self.undo(partial(self._unload_modules, loaded), f"unload {', '.join(loaded)}")
         with self.step("check minor and resource"):
             self._refuse_foreign()
         with self.step("backing file"):
@@ -172,6 +176,10 @@ class DrbdResource(Lifecycle):
             log.debug("drbd 8.4 single node: attached without a peer (%s)", res.stderr.strip())
             return
         res.check(hint="see the DRBD messages in the host's kernel log (dmesg)")
+
+    def _unload_modules(self, names: list[str]) -> None:
+        self.host.unload_modules(*reversed(names))
+        self.ledger.forget("modules", "drbd")
 
     def _down(self) -> None:
         self.host.run(["drbdadm", "down", self.spec.name], timeout=120)

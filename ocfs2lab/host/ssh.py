@@ -33,10 +33,6 @@ class SshHost(Machine):
         super().__init__(self.ssh, name or target.where)
         self._docker: docker_sdk.DockerClient | None = None
 
-    def boot_id(self) -> str:
-        """The kernel's boot id."""
-        return self.run(["cat", "/proc/sys/kernel/random/boot_id"], timeout=30).stdout.strip()
-
     def docker(self) -> docker_sdk.DockerClient:
         """A Docker client for the machine's engine, over the SSH connection.
 

@@ -16,7 +16,7 @@ from typing import Any
 from attrs import frozen
 
 from ocfs2lab.errors import ParseError, SpecError
-from ocfs2lab.host.base import Machine
+from ocfs2lab.host.base import Shell
 
 LEDGER_DIR = "/var/lib/ocfs2lab/labs"
 
@@ -78,7 +78,7 @@ class Ledger:
         lab_id: The lab's id.
     """
 
-    def __init__(self, host: Machine, lab_id: str) -> None:
+    def __init__(self, host: Shell, lab_id: str) -> None:
         self.host = host
         self.lab_id = check_lab_id(lab_id)
         self.path = f"{LEDGER_DIR}/{lab_id}.json"
@@ -123,7 +123,7 @@ class Ledger:
         self._entries = entries
 
 
-def all_ledgers(host: Machine) -> dict[str, list[Entry]]:
+def all_ledgers(host: Shell) -> dict[str, list[Entry]]:
     """Every lab ledger on ``host``, by lab id."""
     res = host.run(["ls", "-1", LEDGER_DIR], check=False, timeout=30)
     found: dict[str, list[Entry]] = {}

@@ -24,6 +24,7 @@ from ocfs2lab.runner.docker import DockerExecRunner
 from ocfs2lab.spec import rules
 from ocfs2lab.spec.cluster import NetworkSpec, NodeSpec
 from ocfs2lab.spec.storage import str_tuple
+from ocfs2lab.wait import wait_until
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,18 @@ class DockerNetwork(Lifecycle):
                 ipam=ipam,
                 labels={LAB_LABEL: self.lab_id},
             )
-        self.undo(lambda: _docker_call("remove network", self.network.remove), "remove network")
+        self.undo(self._remove, "remove network")
+
+    def _remove(self) -> None:
+        """Remove the network once no container is attached any more (Docker detaches the
+        endpoints of a removed container shortly after the removal returns)."""
+
+        def detached() -> bool:
+            _docker_call("inspect network", self.network.reload)
+            return not self.network.attrs.get("Containers")
+
+        wait_until(detached, what=f"containers to leave {self.spec.name}", timeout=60)
+        _docker_call("remove network", self.network.remove)
 
 
 class ContainerNode(Machine, Lifecycle):
@@ -148,9 +160,12 @@ class ContainerNode(Machine, Lifecycle):
         """Name for messages."""
         return self.name
 
-    def boot_id(self) -> str:
-        """The kernel's boot id (the host's: containers share its kernel)."""
-        return self.run(["cat", "/proc/sys/kernel/random/boot_id"], timeout=30).stdout.strip()
+    def close(self) -> None:
+        """Remove the container (the lifecycle's undo) and close the exec runner."""
+        try:
+            Lifecycle.close(self)
+        finally:
+            Machine.close(self)
 
     def _acquire(self) -> None:
         api = self.client.api

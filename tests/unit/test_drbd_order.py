@@ -69,6 +69,7 @@ def test_steps_in_order_and_undone_in_reverse() -> None:
     torn = _commands(runner)[len(built) :]
     assert torn == [
         "drbdadm down r",
+        "rm -f /var/lib/drbd/drbd-minor-0.lkbd",
         "rm -f /etc/drbd.d/r.res",
         "losetup -d /dev/loop7",
         "rm -f /var/lib/drbd/r_backing.img",

@@ -1,0 +1,170 @@
+"""Find and remove what labs created on a host, and only that.
+
+Containers and networks are found by the lab label Docker keeps on them; files, loop
+devices, DRBD resources, registered clusters and loaded modules by the ledgers the labs write
+on the host before creating anything (``/var/lib/ocfs2lab/labs``). This works after the
+process that built a lab was killed with SIGKILL half way.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from attrs import asdict, define, field
+
+from ocfs2lab.errors import Ocfs2LabError, TransportError
+from ocfs2lab.host.base import Shell
+from ocfs2lab.host.state import Ledger, all_ledgers
+from ocfs2lab.node.container import LAB_LABEL
+
+log = logging.getLogger(__name__)
+OCFS2_MODULES = (
+    "ocfs2_stack_o2cb",
+    "ocfs2_dlmfs",
+    "ocfs2",
+    "ocfs2_dlm",
+    "ocfs2_nodemanager",
+    "ocfs2_stackglue",
+)
+
+
+@define
+class Census:
+    """What of the labs (or anything OCFS2/DRBD) a host holds right now."""
+
+    containers: list[str] = field(factory=list)
+    networks: list[str] = field(factory=list)
+    ledgers: dict[str, int] = field(factory=dict)
+    loop_devices: list[str] = field(factory=list)
+    drbd_resources: list[str] = field(factory=list)
+    ocfs2_mounts: list[str] = field(factory=list)
+    clusters: list[str] = field(factory=list)
+    ocfs2_modules: list[str] = field(factory=list)
+    files: list[str] = field(factory=list)
+
+    def lab_objects(self) -> dict[str, Any]:
+        """Everything non-empty, by kind."""
+        return {k: v for k, v in asdict(self).items() if v}
+
+
+def _loop_backing(host: Shell) -> dict[str, str]:
+    res = host.run(["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], check=False, timeout=60)
+    found: dict[str, str] = {}
+    for line in res.stdout.splitlines():
+        parts = line.split(None, 1)
+        if len(parts) == 2:
+            found[parts[0]] = parts[1].strip()
+    return found
+
+
+def census(host: Shell, docker_client: Any | None = None) -> Census:
+    """Look at the host: lab-labelled Docker objects, ledgers, and the kernel's OCFS2/DRBD state."""
+    c = Census()
+    if docker_client is not None:
+        c.containers = [
+            x.name for x in docker_client.containers.list(all=True, filters={"label": LAB_LABEL})
+        ]
+        c.networks = [x.name for x in docker_client.networks.list(filters={"label": LAB_LABEL})]
+    ledgers = all_ledgers(host)
+    c.ledgers = {lab: len(entries) for lab, entries in ledgers.items()}
+    lab_files = {e.key for entries in ledgers.values() for e in entries if e.kind == "file"}
+    c.loop_devices = [dev for dev, back in _loop_backing(host).items() if back in lab_files]
+    status = host.run(["drbdsetup", "status"], check=False, timeout=60)
+    c.drbd_resources = re.findall(r"^(\S+) role:", status.stdout, flags=re.M)
+    mounts = host.run(["cat", "/proc/mounts"], timeout=30).stdout
+    c.ocfs2_mounts = [ln.split()[1] for ln in mounts.splitlines() if " ocfs2 " in ln]
+    clusters = host.run(["ls", "/sys/kernel/config/cluster"], check=False, timeout=30)
+    c.clusters = clusters.stdout.split() if clusters.ok else []
+    loaded = host.loaded_modules()
+    c.ocfs2_modules = [m for m in OCFS2_MODULES if m in loaded]
+    c.files = [f for f in sorted(lab_files) if host.exists(f)]
+    return c
+
+
+def cleanup(
+    host: Shell, docker_client: Any | None = None, *, lab_id: str | None = None
+) -> list[str]:
+    """Remove what the labs (or one lab) created on ``host``; never anything else.
+
+    Order: containers (their mounts go with them), networks, then per ledger in reverse:
+    the registered cluster, DRBD resources, loop devices, files, and the modules the lab
+    loaded; last the ledger itself.
+
+    Returns:
+        What was removed, in words.
+
+    Raises:
+        Ocfs2LabError: Something could not be removed (everything else was still tried).
+    """
+    done: list[str] = []
+    errors: list[str] = []
+
+    def attempt(what: str, fn: Any, *args: Any, **kwargs: Any) -> bool:
+        try:
+            fn(*args, **kwargs)
+        except Exception as err:
+            errors.append(f"{what}: {err}")
+            return False
+        done.append(what)
+        return True
+
+    label = f"{LAB_LABEL}={lab_id}" if lab_id else LAB_LABEL
+    if docker_client is not None:
+        try:
+            containers = docker_client.containers.list(all=True, filters={"label": label})
+            networks = docker_client.networks.list(filters={"label": label})
+        except Exception as err:
+            raise TransportError(f"cannot list the lab's Docker objects: {err}") from err
+        for ctr in containers:
+            attempt(f"container {ctr.name}", ctr.remove, force=True)
+        for net in networks:
+            attempt(f"network {net.name}", net.remove)
+    ledgers = all_ledgers(host)
+    for lab, entries in ledgers.items():
+        if lab_id and lab != lab_id:
+            continue
+        ledger = Ledger(host, lab)
+        for entry in reversed(entries):
+            what = f"{entry.kind} {entry.key}"
+            if attempt(what, _undo_entry, host, entry.kind, entry.key, entry.data):
+                ledger.forget(entry.kind, entry.key)
+    if errors:
+        raise Ocfs2LabError(
+            f"cleanup left {len(errors)} thing(s): " + "; ".join(errors),
+            hint="if OCFS2 modules stay loaded with [o2hb-*] threads, reboot the host",
+        )
+    return done
+
+
+def _undo_entry(host: Shell, kind: str, key: str, data: dict[str, Any]) -> None:
+    if kind == "cluster":
+        mounts = host.run(["cat", "/proc/mounts"], timeout=30).stdout
+        for line in mounts.splitlines():
+            parts = line.split()
+            if len(parts) > 2 and parts[2] == "ocfs2" and parts[0] == data.get("device"):
+                host.run(["umount", parts[1]], check=False, timeout=300)
+        if host.exists(f"/sys/kernel/config/cluster/{key}"):
+            host.run(["o2cb", "unregister-cluster", key], timeout=120)
+    elif kind == "drbd":
+        status = host.run(["drbdsetup", "status", key], check=False, timeout=60)
+        if status.ok and status.stdout.strip():
+            host.run(["drbdadm", "down", key], timeout=120)
+        host.run(["rm", "-f", str(data.get("file", f"/etc/drbd.d/{key}.res"))], timeout=30)
+        host.run(["rm", "-f", f"/var/lib/drbd/drbd-minor-{data.get('minor', 0)}.lkbd"], timeout=30)
+    elif kind == "loop":
+        for dev, back in _loop_backing(host).items():
+            if back == key:
+                host.run(["losetup", "-d", dev], timeout=60)
+    elif kind == "file":
+        host.run(["rm", "-f", key], timeout=60)
+    elif kind == "modules":
+        for mod in data.get("names", []):
+            if mod in host.loaded_modules():
+                host.run(["modprobe", "-r", mod], check=False, timeout=120)
+        left = [m for m in data.get("names", []) if m in host.loaded_modules()]
+        if left:
+            raise Ocfs2LabError(f"modules still loaded: {', '.join(left)}")
+    else:
+        log.warning("cleanup: unknown ledger entry %s %s", kind, key)

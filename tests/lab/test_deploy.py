@@ -1,0 +1,168 @@
+"""The seed's deployment, end to end, in the lab VM: every step for real."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ocfs2lab.cleanup import census, cleanup
+from ocfs2lab.cluster import Cluster
+from ocfs2lab.errors import LifecycleError, OwnershipError, SpecError
+from ocfs2lab.host.labvm import LabVm
+from ocfs2lab.node.container import LAB_LABEL
+from ocfs2lab.spec.cluster import ClusterSpec, NodeSpec
+from ocfs2lab.spec.storage import DrbdSpec
+from ocfs2lab.wait import wait_until
+
+pytestmark = pytest.mark.lab
+
+SMALL = DrbdSpec(size="1G")
+
+
+def assert_nothing_left(host: LabVm) -> None:
+    """The census finds nothing of any lab on the host."""
+    found = census(host, host.docker())
+    assert found.lab_objects() == {}, found
+
+
+def test_full_deploy_three_nodes(lab_host: LabVm, tmp_path: Path) -> None:
+    assert_nothing_left(lab_host)
+    with Cluster(lab_host, 3, name="labtest", drbd=SMALL) as c:
+        status = c.status()
+        assert status.nodes == ("ocfs2-node-1", "ocfs2-node-2", "ocfs2-node-3")
+        assert status.online == status.nodes
+        assert status.mounted == status.nodes
+        assert status.kernel_nodes == 1
+        assert "ONE OCFS2 node" in status.note
+        # The seed's network and addresses, and the DRBD device in every container.
+        for k, node in enumerate(c.nodes, start=1):
+            addr = node.run(["ip", "-4", "-o", "addr", "show", "eth0"]).stdout
+            assert f"172.20.0.{10 + k}/16" in addr
+            assert node.run(["test", "-b", "/dev/drbd0"], check=False).ok
+        conf = c.nodes[2].get_file("/etc/ocfs2/cluster.conf").decode()
+        assert "name = labtest" in conf and "ip_address = 172.20.0.13" in conf
+        # A file written by node 1 is read by node 3.
+        c.nodes[0].put_file("/mnt/ocfs2/from-node-1", b"written by node 1\n")
+        assert c.nodes[2].get_file("/mnt/ocfs2/from-node-1") == b"written by node 1\n"
+        report = c.run_workload(report_root=tmp_path)
+        report.raise_if_failed()
+        assert report.report_dir is not None
+        tests = report.report_dir / "tests"
+        assert report.report_dir.name.startswith("gcov_reports_")
+        assert sorted(p.name for p in tests.iterdir()) == [
+            "ocfs2-node-1.log",
+            "ocfs2-node-2.log",
+            "ocfs2-node-3.log",
+            "results.json",
+        ]
+        ops = {ch.op for r in report.results for ch in r.checks}
+        assert ops == {"write", "readback", "read-other"}
+        fsck = c.fsck()
+        assert fsck.clean, fsck.output
+        assert "All passes succeeded" in fsck.output
+        kernel = lab_host.kernel_log()
+        assert "ocfs2: Mounting device" in kernel
+    assert_nothing_left(lab_host)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda h: Cluster(h, 300),
+        lambda h: Cluster(h, 3, name="bad-name"),
+        lambda h: Cluster(h, ClusterSpec(name="c", nodes=[NodeSpec("n1", 1, "10.9.9.9")])),
+        lambda h: Cluster(h, 3, drbd=DrbdSpec(size=0)),
+    ],
+    ids=["too-many-nodes", "bad-name", "address-outside-subnet", "zero-size"],
+)
+def test_bad_input_fails_before_anything_is_touched(lab_host: LabVm, build: object) -> None:
+    with pytest.raises(SpecError):
+        build(lab_host)  # type: ignore[operator]
+    assert_nothing_left(lab_host)
+
+
+def test_foreign_backing_file_is_refused_and_untouched(lab_host: LabVm) -> None:
+    path = "/var/tmp/someone-elses.img"
+    lab_host.put_file(path, b"not the lab's\n")
+    try:
+        with (
+            pytest.raises(LifecycleError) as info,
+            Cluster(lab_host, 2, name="foreign", drbd=DrbdSpec(size="1G", backing_file=path)),
+        ):
+            pass
+        assert isinstance(info.value.__cause__, LifecycleError)
+        assert isinstance(info.value.__cause__.__cause__, OwnershipError)
+        assert "drbd" in str(info.value)
+        assert lab_host.get_file(path) == b"not the lab's\n"
+        assert_nothing_left(lab_host)
+    finally:
+        lab_host.run(["rm", "-f", path])
+
+
+DEPLOY_SCRIPT = """
+import sys
+from ocfs2lab.cluster import Cluster
+from ocfs2lab.host.ssh import SshHost
+from ocfs2lab.runner.ssh import SshTarget
+from ocfs2lab.spec.storage import DrbdSpec
+host = SshHost(SshTarget("127.0.0.1", int(sys.argv[1]), identity_file=sys.argv[2]))
+with Cluster(host, 3, name="killed", drbd=DrbdSpec(size="1G"), lab_id="labkilled"):
+    print("deployed", flush=True)
+"""
+
+
+@pytest.fixture
+def foreign_objects(lab_host: LabVm) -> Iterator[str]:
+    """A loop device, a file and an ext4 mount on the host that no lab created."""
+    lab_host.run(["truncate", "-s", "64M", "/var/tmp/foreign.img"])
+    loop = lab_host.run(["losetup", "--find", "--show", "/var/tmp/foreign.img"]).stdout.strip()
+    lab_host.run(["mkfs.ext4", "-q", loop])
+    lab_host.run(["mkdir", "-p", "/mnt/foreign"])
+    lab_host.run(["mount", loop, "/mnt/foreign"])
+    lab_host.put_file("/mnt/foreign/keep", b"keep me\n")
+    yield loop
+    lab_host.run(["umount", "/mnt/foreign"], check=False)
+    lab_host.run(["losetup", "-d", loop], check=False)
+    lab_host.run(["rm", "-f", "/var/tmp/foreign.img"], check=False)
+
+
+def test_sigkill_half_way_then_cleanup(lab_host: LabVm, foreign_objects: str) -> None:
+    target = lab_host.target
+    proc = subprocess.Popen(
+        [sys.executable, "-c", DEPLOY_SCRIPT, str(target.port), str(target.identity_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    client = lab_host.docker()
+    try:
+        # Kill the deploying process once its containers exist: half way, mid o2cb.
+        wait_until(
+            lambda: (
+                len(client.containers.list(all=True, filters={"label": LAB_LABEL})) >= 3
+                or proc.poll() is not None
+            ),
+            what="the deploy to create its containers",
+            timeout=600,
+        )
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=60)
+    before = census(lab_host, client)
+    assert before.containers and before.ledgers == {"labkilled": before.ledgers["labkilled"]}
+    removed = cleanup(lab_host, client)
+    assert any(r.startswith("container ") for r in removed)
+    assert_nothing_left(lab_host)
+    # What the lab did not create is untouched.
+    assert lab_host.run(["mountpoint", "-q", "/mnt/foreign"], check=False).ok
+    assert lab_host.get_file("/mnt/foreign/keep") == b"keep me\n"
+    assert foreign_objects in lab_host.run(["losetup", "-a"]).stdout

@@ -1,8 +1,13 @@
 """ocfs2lab: build OCFS2 cluster labs and run failure experiments on them.
 
 The public API is what ``__all__`` lists; everything else may change.
+
+Specs (frozen, validated) say what to build; handles (context managers) are what was built:
+``with Cluster(host, nodes=3) as c:`` builds the seed's deployment and undoes it on exit.
 """
 
+from ocfs2lab.cleanup import Census, census, cleanup
+from ocfs2lab.cluster import Cluster, ClusterStatus
 from ocfs2lab.errors import (
     CommandError,
     CommandFailed,
@@ -16,38 +21,82 @@ from ocfs2lab.errors import (
     TransportError,
     WaitTimeout,
 )
-from ocfs2lab.host.base import Host
+from ocfs2lab.fs.heartbeat import HeartbeatRegion
+from ocfs2lab.fs.o2cb import O2cbCluster
+from ocfs2lab.fs.volume import FsckReport, OcfsVolume
+from ocfs2lab.fs.workload import SharedIoWorkload, WorkloadReport
+from ocfs2lab.host.base import Host, Machine, Shell
+from ocfs2lab.host.drbd import DrbdResource
+from ocfs2lab.host.labvm import LabVm
 from ocfs2lab.host.local import LocalHost
+from ocfs2lab.host.ssh import SshHost
 from ocfs2lab.lifecycle import Lifecycle
+from ocfs2lab.node.base import Node
+from ocfs2lab.node.container import ContainerNode
+from ocfs2lab.observe import Expect, Timeline, WriteRecorder
 from ocfs2lab.report import LogReporter, Reporter
 from ocfs2lab.runner.base import CommandResult, Runner
+from ocfs2lab.runner.docker import DockerExecRunner
+from ocfs2lab.runner.local import LocalRunner
+from ocfs2lab.runner.ssh import SshRunner, SshTarget
 from ocfs2lab.spec.cluster import ClusterSpec, NetworkSpec, NodeSpec, TimingSpec
 from ocfs2lab.spec.storage import DrbdSpec, HeartbeatSpec, VolumeSpec
+from ocfs2lab.vm import ImageRecipe, LabImage, QemuMachine, QemuSpec, build_image
 
 __all__ = [
+    "Census",
+    "Cluster",
     "ClusterSpec",
+    "ClusterStatus",
     "CommandError",
     "CommandFailed",
     "CommandResult",
     "CommandTimeout",
+    "ContainerNode",
+    "DockerExecRunner",
+    "DrbdResource",
     "DrbdSpec",
+    "Expect",
+    "FsckReport",
+    "HeartbeatRegion",
     "HeartbeatSpec",
     "Host",
     "HostError",
-    "LifecycleError",
+    "ImageRecipe",
+    "LabImage",
+    "LabVm",
     "Lifecycle",
+    "LifecycleError",
     "LocalHost",
+    "LocalRunner",
     "LogReporter",
+    "Machine",
     "NetworkSpec",
+    "Node",
     "NodeSpec",
+    "O2cbCluster",
     "Ocfs2LabError",
+    "OcfsVolume",
     "OwnershipError",
     "ParseError",
+    "QemuMachine",
+    "QemuSpec",
     "Reporter",
     "Runner",
+    "SharedIoWorkload",
+    "Shell",
     "SpecError",
+    "SshHost",
+    "SshRunner",
+    "SshTarget",
+    "Timeline",
     "TimingSpec",
     "TransportError",
     "VolumeSpec",
     "WaitTimeout",
+    "WorkloadReport",
+    "WriteRecorder",
+    "build_image",
+    "census",
+    "cleanup",
 ]

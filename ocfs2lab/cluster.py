@@ -20,6 +20,7 @@ from attrs import frozen
 
 from ocfs2lab.cleanup import OCFS2_MODULES
 from ocfs2lab.errors import OwnershipError
+from ocfs2lab.fs.heartbeat import HeartbeatRegion
 from ocfs2lab.fs.o2cb import O2cbCluster
 from ocfs2lab.fs.volume import FsckReport, OcfsVolume
 from ocfs2lab.fs.workload import SharedIoWorkload, WorkloadReport
@@ -31,7 +32,7 @@ from ocfs2lab.node.container import ContainerNode, ContainerSettings, DockerNetw
 from ocfs2lab.parallel import run_parallel
 from ocfs2lab.report import LogReporter, Reporter, phase
 from ocfs2lab.spec.cluster import ClusterSpec, NetworkSpec, TimingSpec
-from ocfs2lab.spec.storage import DrbdSpec, VolumeSpec
+from ocfs2lab.spec.storage import DrbdSpec, HeartbeatSpec, VolumeSpec
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,7 @@ class Cluster(Lifecycle):
         self.nodes: list[ContainerNode] = []
         self.o2cb: O2cbCluster | None = None
         self.volume: OcfsVolume | None = None
+        self.heartbeat: HeartbeatRegion | None = None
 
     def describe(self) -> str:
         """Name for messages."""
@@ -157,12 +159,18 @@ class Cluster(Lifecycle):
             self.ledger.record("cluster", self.spec.name, device=self.drbd.device)
             self.o2cb = self.enter(O2cbCluster(self.nodes, self.spec))
         self.undo(partial(self.ledger.forget, "cluster", self.spec.name), "forget cluster")
+        with self.step("heartbeat region"):
+            hb = HeartbeatSpec(mode="local", device=self.drbd.device)
+            self.heartbeat = self.enter(HeartbeatRegion(self.o2cb, hb))
         with self.step("volume"), phase(rep, "mkfs and mount"):
             self.volume = self.enter(
                 OcfsVolume(
                     self.nodes, self.drbd.device, self.volume_spec, self.spec.name, owned=True
                 )
             )
+        with self.step("heartbeat started"):
+            # Local mode: mounting started heartbeat on the volume itself.
+            self.heartbeat.wait_active(self.volume.uuid())
 
     def _check_host_ocfs2(self) -> None:
         """Refuse OCFS2 state on the host that no lab owns (unless ``force``)."""

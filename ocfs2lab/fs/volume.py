@@ -192,6 +192,11 @@ class OcfsVolume(Lifecycle):
         )
         attempts[-1].check(hint="see the node's kernel log (dmesg) for the ocfs2/o2hb messages")
 
+    def uuid(self) -> str:
+        """The volume's UUID as the heartbeat region names it (upper-case hex, no dashes)."""
+        res = self.nodes[0].run(["blkid", "-s", "UUID", "-o", "value", self.device], timeout=60)
+        return res.stdout.strip().replace("-", "").upper()
+
     def is_mounted(self, node: Node) -> bool:
         """True when the volume's mount point is a mount on ``node``."""
         res = node.run(["mountpoint", "-q", self.spec.mount_point], check=False, timeout=30)

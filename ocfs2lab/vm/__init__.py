@@ -1,1 +1,60 @@
-"""vm layer."""
+"""The lab image and the QEMU launcher: one image and one launcher for the lab host VM and
+for VM cluster nodes.
+
+* :func:`build_image` makes (once, cached) a :class:`LabImage` from an :class:`ImageRecipe`;
+* :class:`QemuMachine` boots a :class:`QemuSpec` from a per-VM overlay of that image.
+"""
+
+from ocfs2lab.vm.accel import Accel, choose_accel, default_accel, kvm_usable, probe_kvm
+from ocfs2lab.vm.console import ConsoleLine, SerialConsole, parse_console_log
+from ocfs2lab.vm.image import (
+    ImageBuildError,
+    build_image,
+    find_image,
+    prune_images,
+    read_manifest,
+)
+from ocfs2lab.vm.qemu import (
+    DriveSpec,
+    NicSpec,
+    QemuMachine,
+    QemuSpec,
+    SshKey,
+    build_argv,
+    kernel_cmdline,
+    reap_stale_machines,
+)
+from ocfs2lab.vm.qmp import QmpCommandError, QmpConnection, QmpEvent
+from ocfs2lab.vm.recipe import NODE_IMAGE, ROOT_LABEL, ImageRecipe, LabImage, cache_root
+
+__all__ = [
+    "NODE_IMAGE",
+    "ROOT_LABEL",
+    "Accel",
+    "ConsoleLine",
+    "DriveSpec",
+    "ImageBuildError",
+    "ImageRecipe",
+    "LabImage",
+    "NicSpec",
+    "QemuMachine",
+    "QemuSpec",
+    "QmpCommandError",
+    "QmpConnection",
+    "QmpEvent",
+    "SerialConsole",
+    "SshKey",
+    "build_argv",
+    "build_image",
+    "cache_root",
+    "choose_accel",
+    "default_accel",
+    "find_image",
+    "kernel_cmdline",
+    "kvm_usable",
+    "parse_console_log",
+    "probe_kvm",
+    "prune_images",
+    "read_manifest",
+    "reap_stale_machines",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ocfs2lab.cleanup import census, cleanup
+from ocfs2lab.cleanup import census
 from ocfs2lab.cluster import Cluster
 from ocfs2lab.errors import LifecycleError, OwnershipError, SpecError
 from ocfs2lab.host.labvm import LabVm
@@ -45,6 +46,10 @@ def test_full_deploy_three_nodes(lab_host: LabVm, tmp_path: Path) -> None:
             addr = node.run(["ip", "-4", "-o", "addr", "show", "eth0"]).stdout
             assert f"172.20.0.{10 + k}/16" in addr
             assert node.run(["test", "-b", "/dev/drbd0"], check=False).ok
+        assert c.heartbeat is not None and c.volume is not None
+        regions = c.heartbeat.regions(c.nodes[0])
+        assert [r.uuid for r in regions if r.active] == [c.volume.uuid()]
+        assert c.heartbeat.mode(c.nodes[1]) == "local"
         conf = c.nodes[2].get_file("/etc/ocfs2/cluster.conf").decode()
         assert "name = labtest" in conf and "ip_address = 172.20.0.13" in conf
         # A file written by node 1 is read by node 3.
@@ -157,10 +162,15 @@ def test_sigkill_half_way_then_cleanup(lab_host: LabVm, foreign_objects: str) ->
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=60)
-    before = census(lab_host, client)
-    assert before.containers and before.ledgers == {"labkilled": before.ledgers["labkilled"]}
-    removed = cleanup(lab_host, client)
-    assert any(r.startswith("container ") for r in removed)
+    ssh = ["--ssh", f"root@127.0.0.1:{target.port}", "--key", str(target.identity_file)]
+    cli = [sys.executable, "-m", "ocfs2lab.cli"]
+    status = subprocess.run([*cli, "status", "--json", *ssh], capture_output=True, check=True)
+    before = json.loads(status.stdout)
+    assert len(before["containers"]) == 3
+    assert list(before["ledgers"]) == ["labkilled"]
+    # `ocfs2lab cleanup`, the command a user runs after a crash.
+    done = subprocess.run([*cli, "cleanup", *ssh], capture_output=True, text=True, check=True)
+    assert "container ocfs2-node-1" in " ".join(done.stderr.split())
     assert_nothing_left(lab_host)
     # What the lab did not create is untouched.
     assert lab_host.run(["mountpoint", "-q", "/mnt/foreign"], check=False).ok

@@ -1,0 +1,45 @@
+"""Bring-up of the seed's deployment in the lab VM, by phase, and teardown.
+
+Run: .venv/bin/python benchmarks/bench_deploy.py [--nodes 3] [--repeat 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from ocfs2lab.cluster import Cluster
+from ocfs2lab.host.labvm import LabVm
+from ocfs2lab.report import LogReporter
+from ocfs2lab.spec.storage import DrbdSpec
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--nodes", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+    boot = LogReporter()
+    t0 = time.monotonic()
+    with LabVm(hostname="benchlab", reporter=boot) as host:
+        print(f"lab VM ready in {time.monotonic() - t0:.1f} s")
+        for run in range(args.repeat):
+            rep = LogReporter()
+            started = time.monotonic()
+            cluster = Cluster(
+                host, args.nodes, name="bench", drbd=DrbdSpec(size="1G"), reporter=rep
+            )
+            with cluster:
+                up = time.monotonic() - started
+                cluster.run_workload()
+                down_from = time.monotonic()
+            down = time.monotonic() - down_from
+            print(f"run {run + 1}: {args.nodes} nodes up in {up:.1f} s, teardown {down:.1f} s")
+            for name, seconds in rep.durations.items():
+                print(f"  {name:26s} {seconds:7.1f} s")
+            for name, seconds in cluster.timings.items():
+                print(f"  step {name:21s} {seconds:7.1f} s")
+
+
+if __name__ == "__main__":
+    main()

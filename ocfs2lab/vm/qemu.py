@@ -1,0 +1,1105 @@
+"""The QEMU launcher: one lab image, booted as any number of independent machines.
+
+A :class:`QemuMachine` boots a :class:`QemuSpec` from a per-VM qcow2 overlay on the
+read-only base image (``-kernel``/``-initrd`` from the image, ``root=LABEL=...``), with:
+
+* ssh forwarded from a free ``127.0.0.1`` port (slirp ``hostfwd``) and a throwaway ed25519
+  key that reaches the guest on the kernel command line (``ocfs2lab.ssh_key=``; the image's
+  sshd reads it from ``/proc/cmdline`` through ``AuthorizedKeysCommand``, so the base image
+  holds no key and nothing is written at boot);
+* the serial console on QEMU's stdout pipe, read by a thread that stamps each line with the
+  host clock (:class:`~ocfs2lab.vm.console.SerialConsole`);
+* a QMP socket (:class:`~ocfs2lab.vm.qmp.QmpConnection`) for faults: stop/cont, link down,
+  block throttling, quit;
+* KVM when it really works, TCG otherwise (:mod:`ocfs2lab.vm.accel`).
+
+The QEMU process is the one process the library starts without a runner (it outlives any
+call); it is started in :meth:`QemuMachine._spawn`, known by its pid and stopped by that pid
+only: ``poweroff`` over ssh, then QMP ``quit``, then SIGKILL. Each machine keeps its files in
+a directory of its own under ``<cache>/run/`` with a ``state.json`` naming its owner and
+QEMU pid, so :func:`reap_stale_machines` can clean up after a crashed owner.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid as uuid_module
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+from attrs import field, frozen, validators
+
+from ocfs2lab.errors import LifecycleError, Ocfs2LabError, SpecError, TransportError
+from ocfs2lab.lifecycle import Lifecycle
+from ocfs2lab.report import LogReporter, Reporter, phase
+from ocfs2lab.runner.base import Runner
+from ocfs2lab.runner.local import LocalRunner
+from ocfs2lab.runner.ssh import SshRunner, SshTarget
+from ocfs2lab.vm.accel import MACHINE, QEMU_BINARY, Accel, accel_argv, default_accel
+from ocfs2lab.vm.console import SerialConsole
+from ocfs2lab.vm.qmp import QmpConnection, QmpEvent
+from ocfs2lab.vm.recipe import SSH_NIC_MAC, LabImage, cache_root
+from ocfs2lab.wait import Deadline, wait_until
+
+log = logging.getLogger(__name__)
+
+#: Console log level of the guest kernel: messages below it reach the serial console. 7 lets
+#: KERN_INFO (6) through, which o2net, o2dlm and ocfs2 use for their state changes.
+CONSOLE_LOGLEVEL = 7
+#: Longest kernel command line x86 accepts (``COMMAND_LINE_SIZE``), terminating NUL included.
+MAX_CMDLINE = 2047
+#: Kernel command line parameter carrying the per-VM ssh public key (``<type>:<base64>``).
+SSH_KEY_PARAM = "ocfs2lab.ssh_key"
+#: Attempts at finding a free port for the ssh forward (another process may take it first).
+PORT_ATTEMPTS = 5
+#: Seconds QEMU gets to open its QMP socket after it starts.
+QMP_TIMEOUT = 30.0
+#: What the image's ocfs2lab-ready.service prints (kernel log, so the console) once sshd
+#: listens and the slirp NIC has its address.
+READY_MARK = "ocfs2lab: ssh ready"
+#: Seconds after which the host stops waiting for :data:`READY_MARK` and probes sshd itself.
+READY_MARK_GRACE = 120.0
+
+_ID = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
+_HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+_SERIAL = re.compile(r"^[A-Za-z0-9_-]{1,20}$")
+_CMDLINE_WORD = re.compile(r"^[^\s\"]+$")
+
+
+# -- specs ---------------------------------------------------------------------------------------
+def _check_id(_inst: object, attr: Any, value: str) -> None:
+    if not _ID.match(value) or value in {"root", "ssh0"}:
+        raise SpecError(
+            f"qemu.{attr.name}",
+            value,
+            "must be a short lower-case id ([a-z][a-z0-9_-]*), not 'root' or 'ssh0'",
+        )
+
+
+def _mac(value: str) -> str:
+    return value.lower()
+
+
+def _check_mac(_inst: object, _attr: object, value: str) -> None:
+    if not _MAC.match(value) or value == SSH_NIC_MAC:
+        raise SpecError(
+            "qemu.nic.mac", value, f"must be a unicast MAC address other than {SSH_NIC_MAC}"
+        )
+    if int(value[:2], 16) & 1:
+        raise SpecError("qemu.nic.mac", value, "must be a unicast address (even first octet)")
+
+
+def _check_serial(_inst: object, _attr: object, value: str) -> None:
+    if not _SERIAL.match(value):
+        raise SpecError("qemu.drive.serial", value, "must be 1-20 characters [A-Za-z0-9_-]")
+
+
+def _one_of(*options: object) -> Any:
+    def check(_inst: object, attr: Any, value: object) -> None:
+        if value not in options:
+            raise SpecError(f"qemu.{attr.name}", value, f"must be one of {list(options)}")
+
+    return check
+
+
+def _words(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+def _drives(value: Iterable[DriveSpec]) -> tuple[DriveSpec, ...]:
+    return tuple(value)
+
+
+def _nics(value: Iterable[NicSpec]) -> tuple[NicSpec, ...]:
+    return tuple(value)
+
+
+def _abs_path(value: str | os.PathLike[str]) -> Path:
+    return Path(value).absolute()
+
+
+@frozen
+class DriveSpec:
+    """An extra virtio-blk disk, e.g. the shared disk of a VM cluster.
+
+    The guest finds it as ``/dev/disk/by-id/virtio-<serial>``. With ``shared`` the same file
+    can be attached to several machines at once (``share-rw=on``, ``file.locking=off``); use
+    ``cache="none"`` (O_DIRECT) so that writes of one guest reach the file before another
+    guest reads it.
+
+    Attributes:
+        id: Device id (QMP ``block_set_io_throttle`` takes it).
+        path: Image file on the host.
+        serial: Serial number the guest sees.
+        format: ``raw`` or ``qcow2``.
+        shared: Attach for concurrent use by several machines.
+        cache: QEMU cache mode.
+        read_only: Attach read-only.
+    """
+
+    id: str = field(validator=_check_id)
+    path: Path = field(converter=_abs_path)
+    serial: str = field(validator=_check_serial)
+    format: Literal["raw", "qcow2"] = field(default="raw", validator=_one_of("raw", "qcow2"))
+    shared: bool = True
+    cache: Literal["none", "writeback", "writethrough", "directsync", "unsafe"] = field(
+        default="none",
+        validator=_one_of("none", "writeback", "writethrough", "directsync", "unsafe"),
+    )
+    read_only: bool = False
+
+    def argv(self) -> list[str]:
+        """The ``-drive``/``-device`` options for this disk."""
+        drive = [
+            f"file={self.path}",
+            f"format={self.format}",
+            "if=none",
+            f"id=drv-{self.id}",
+            f"cache={self.cache}",
+        ]
+        if self.shared:
+            drive.append("file.locking=off")
+        if self.read_only:
+            drive.append("readonly=on")
+        device = [
+            "virtio-blk-pci",
+            f"drive=drv-{self.id}",
+            f"id={self.id}",
+            f"serial={self.serial}",
+        ]
+        if self.shared:
+            device.append("share-rw=on")
+        return ["-drive", ",".join(drive), "-device", ",".join(device)]
+
+
+@frozen
+class NicSpec:
+    """An extra virtio NIC on a VDE switch, e.g. a VM cluster's interconnect.
+
+    Attributes:
+        id: Net client id; QMP ``set_link`` takes it (``set_link c0 off`` cuts the link).
+        vde_socket: The ``vde_switch -s`` directory on the host.
+        mac: The NIC's MAC address (unique on the switch).
+    """
+
+    id: str = field(validator=_check_id)
+    vde_socket: Path = field(converter=_abs_path)
+    mac: str = field(converter=_mac, validator=_check_mac)
+
+    def argv(self) -> list[str]:
+        """The ``-netdev``/``-device`` options for this NIC."""
+        return [
+            "-netdev",
+            f"vde,id={self.id},sock={self.vde_socket}",
+            "-device",
+            f"virtio-net-pci,netdev={self.id},mac={self.mac},id={self.id}-dev",
+        ]
+
+
+def _check_hostname(_inst: object, _attr: object, value: str) -> None:
+    if not _HOSTNAME.match(value):
+        raise SpecError("qemu.hostname", value, "must be a host name label (letters, digits, -)")
+
+
+def _check_range(low: int, high: int) -> Any:
+    def check(_inst: object, attr: Any, value: int) -> None:
+        if not low <= value <= high:
+            raise SpecError(f"qemu.{attr.name}", value, f"must be between {low} and {high}")
+
+    return check
+
+
+def _check_cmdline(_inst: object, _attr: object, value: tuple[str, ...]) -> None:
+    for word in value:
+        if not _CMDLINE_WORD.match(word):
+            raise SpecError(
+                "qemu.cmdline_extra", word, "each word must be non-empty, without spaces or quotes"
+            )
+        if word.startswith(f"{SSH_KEY_PARAM}="):
+            raise SpecError("qemu.cmdline_extra", word, "the ssh key is set by the machine")
+
+
+def _check_unique_ids(inst: QemuSpec, _attr: object, _value: object) -> None:
+    ids = [d.id for d in inst.drives] + [n.id for n in inst.nics]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise SpecError("qemu.drives/nics", dupes, "device ids must be unique")
+
+
+@frozen
+class SshKey:
+    """A throwaway ssh key pair for lab machines.
+
+    Attributes:
+        private_key: The private key file (mode 0600).
+        public_key: The public key line (``ssh-ed25519 AAAA... comment``).
+    """
+
+    private_key: Path = field(converter=_abs_path)
+    public_key: str
+
+    @classmethod
+    def generate(
+        cls, directory: Path, *, runner: Runner | None = None, name: str = "id_ed25519"
+    ) -> SshKey:
+        """Make a new ed25519 key pair in ``directory`` (``ssh-keygen``, no passphrase).
+
+        Raises:
+            CommandFailed: ssh-keygen failed.
+        """
+        runner = runner or LocalRunner()
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / name
+        for stale in (path, path.with_suffix(".pub")):
+            stale.unlink(missing_ok=True)
+        runner.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ocfs2lab", "-f", str(path)],
+            timeout=30,
+        )
+        return cls(path, path.with_suffix(".pub").read_text().strip())
+
+    @property
+    def kernel_arg(self) -> str:
+        """The kernel command line word carrying the public key: ``ocfs2lab.ssh_key=type:b64``."""
+        parts = self.public_key.split()
+        if len(parts) < 2:
+            raise SpecError(
+                "ssh_key.public_key", self.public_key, "is not an OpenSSH public key line"
+            )
+        return f"{SSH_KEY_PARAM}={parts[0]}:{parts[1]}"
+
+    def remove(self) -> None:
+        """Delete both key files."""
+        for path in (self.private_key, self.private_key.with_suffix(".pub")):
+            path.unlink(missing_ok=True)
+
+
+@frozen
+class QemuSpec:
+    """What machine to boot.
+
+    Attributes:
+        image: The lab image to boot (never written unless ``write_base``).
+        hostname: Guest host name (``systemd.hostname=`` on the kernel command line); o2cb
+            takes it as the node name.
+        memory_mib: Guest memory.
+        cpus: Virtual CPUs.
+        accel: ``kvm`` or ``tcg``; ``None`` chooses (``$OCFS2LAB_ACCEL``, else a KVM probe).
+        cmdline_extra: More kernel command line words.
+        drives: Extra disks (the shared disk of a VM cluster).
+        nics: Extra NICs (the interconnect of a VM cluster).
+        ssh_forward: Forward a local port to the guest's sshd (readiness is then "ssh
+            answers"; without it, "QEMU runs").
+        ssh_key: The key to log in with; ``None`` makes a throwaway one per machine. Pass one
+            key to all machines of a lab.
+        no_reboot: A guest reboot (or panic, or OCFS2 fencing) makes QEMU exit.
+        write_base: Boot the image itself writable, without an overlay. Only for building
+            images (the provisioning boot).
+
+    Raises:
+        SpecError: A field breaks its rule.
+    """
+
+    image: LabImage = field(validator=validators.instance_of(LabImage))
+    hostname: str = field(default="ocfs2lab", validator=_check_hostname)
+    memory_mib: int = field(default=2048, validator=_check_range(256, 1024 * 1024))
+    cpus: int = field(default=2, validator=_check_range(1, 64))
+    accel: Accel | None = field(default=None, validator=_one_of(None, "kvm", "tcg"))
+    cmdline_extra: tuple[str, ...] = field(default=(), converter=_words, validator=_check_cmdline)
+    drives: tuple[DriveSpec, ...] = field(
+        default=(), converter=_drives, validator=_check_unique_ids
+    )
+    nics: tuple[NicSpec, ...] = field(default=(), converter=_nics, validator=_check_unique_ids)
+    ssh_forward: bool = True
+    ssh_key: SshKey | None = None
+    no_reboot: bool = True
+    write_base: bool = False
+
+
+# -- pure argv building ---------------------------------------------------------------------------
+def kernel_cmdline(spec: QemuSpec, ssh_key: SshKey | None) -> str:
+    """The guest kernel's command line.
+
+    Raises:
+        SpecError: It would be longer than the kernel accepts.
+    """
+    words = [
+        f"root=LABEL={spec.image.root_label}",
+        "rootfstype=ext4",
+        "rw",
+        "console=ttyS0,115200",
+        f"loglevel={CONSOLE_LOGLEVEL}",
+        "fsck.mode=skip",
+        # Boot-time savings under emulation; a throwaway lab VM needs none of what they skip.
+        "cryptomgr.notests",  # the crypto self-tests
+        "mitigations=off",  # CPU vulnerability mitigations (page table switches are dear)
+        "audit=0",
+        "8250.nr_uarts=1",
+        "tsc=reliable",  # no clocksource watchdog: an emulated TSC under load looks unstable
+        "no_timer_check",
+        "panic=1",
+        f"systemd.hostname={spec.hostname}",
+        "systemd.show_status=auto",
+    ]
+    if ssh_key is not None:
+        words.append(ssh_key.kernel_arg)
+    words.extend(spec.cmdline_extra)
+    line = " ".join(words)
+    if len(line) > MAX_CMDLINE:
+        raise SpecError(
+            "qemu.cmdline_extra",
+            line[:80] + "...",
+            f"the kernel command line exceeds {MAX_CMDLINE} bytes",
+        )
+    return line
+
+
+def build_argv(
+    spec: QemuSpec,
+    *,
+    accel: Accel,
+    root_disk: Path,
+    qmp_socket: Path,
+    ssh_port: int | None,
+    ssh_key: SshKey | None,
+    name: str | None = None,
+    pidfile: Path | None = None,
+    uuid: str | None = None,
+) -> list[str]:
+    """The full QEMU argv for ``spec`` (pure: no files are touched).
+
+    Args:
+        spec: The machine.
+        accel: The accelerator to use.
+        root_disk: The disk to boot: the machine's qcow2 overlay, or with ``write_base`` the
+            raw base image itself.
+        qmp_socket: Path of the QMP unix socket QEMU creates.
+        ssh_port: Local port forwarded to the guest's port 22, or ``None``.
+        ssh_key: Key whose public half goes on the kernel command line.
+        name: QEMU's ``-name`` (defaults to ``ocfs2lab-<hostname>``).
+        pidfile: Where QEMU writes its pid (it also puts the machine's run directory on
+            QEMU's command line, which :func:`reap_stale_machines` checks).
+        uuid: The machine's SMBIOS UUID. systemd derives the machine id from it (the image's
+            ``/etc/machine-id`` is empty), so each machine needs its own.
+    """
+    if spec.write_base:
+        root = f"file={root_disk},format=raw,if=none,id=drv-root,cache=writeback,discard=unmap"
+    else:
+        # The overlay is thrown away with the machine: guest flushes need not reach the disk.
+        root = f"file={root_disk},format=qcow2,if=none,id=drv-root,cache=unsafe,discard=unmap"
+    netdev = "user,id=ssh0"
+    if ssh_port is not None:
+        netdev += f",hostfwd=tcp:127.0.0.1:{ssh_port}-:22"
+    argv = [
+        QEMU_BINARY,
+        "-name",
+        name or f"ocfs2lab-{spec.hostname}",
+        "-machine",
+        MACHINE,
+        *accel_argv(accel),
+        "-smp",
+        str(spec.cpus),
+        "-m",
+        str(spec.memory_mib),
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-vga",
+        "none",
+        "-kernel",
+        str(spec.image.kernel),
+        "-initrd",
+        str(spec.image.initrd),
+        "-append",
+        kernel_cmdline(spec, ssh_key),
+        "-drive",
+        root,
+        "-device",
+        "virtio-blk-pci,drive=drv-root,id=root",
+        "-netdev",
+        netdev,
+        "-device",
+        f"virtio-net-pci,netdev=ssh0,mac={SSH_NIC_MAC},id=ssh0-dev",
+        "-device",
+        "virtio-rng-pci",
+        "-chardev",
+        "stdio,id=con0,signal=off",
+        "-serial",
+        "chardev:con0",
+        "-qmp",
+        f"unix:{qmp_socket},server=on,wait=off",
+    ]
+    for drive in spec.drives:
+        argv += drive.argv()
+    for nic in spec.nics:
+        argv += nic.argv()
+    if spec.no_reboot:
+        argv.append("-no-reboot")
+    if pidfile is not None:
+        argv += ["-pidfile", str(pidfile)]
+    if uuid is not None:
+        argv += ["-uuid", uuid]
+    return argv
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (QEMU may still lose a race for it: retried)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def ssh_banner(port: int, host: str = "127.0.0.1", timeout: float = 1.5) -> bool:
+    """True when something on ``host:port`` greets like an ssh server (``SSH-``) in time.
+
+    Cheap enough to poll: with slirp, the connection is accepted on the host even while the
+    guest is not listening, and closed (or left silent) until sshd answers.
+    """
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            return sock.recv(64).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def _proc_start_time(pid: int) -> int | None:
+    """The start time of ``pid`` in clock ticks since boot (identifies it despite pid reuse)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    try:
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def _cmdline_of(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def run_root() -> Path:
+    """Where running machines keep their files (``<cache>/run``)."""
+    return cache_root() / "run"
+
+
+# -- the machine ---------------------------------------------------------------------------------
+class QemuMachine(Lifecycle):
+    """A running QEMU machine (a context manager): booted on enter, gone on exit.
+
+    ``with QemuMachine(spec) as vm:`` boots the machine and returns once ssh answers (or,
+    without ssh forwarding, once QEMU runs). Leaving the block powers it off (``poweroff``
+    over ssh, then QMP ``quit``, then SIGKILL of its pid) and removes its overlay, sockets
+    and key; its console and QEMU logs are kept in ``log_dir`` when one was given, or in its
+    run directory when the block failed and ``keep_failed`` is set. Exceptions and
+    KeyboardInterrupt inside the block still tear the machine down.
+
+    Args:
+        spec: What to boot.
+        log_dir: Directory for ``<hostname>.console.log`` and ``<hostname>.qemu.log``; kept.
+        keep_failed: Keep the logs of a machine whose block (or boot) failed.
+        boot_timeout: Seconds from QEMU start to ready; default 600 under TCG, 120 under KVM.
+        poweroff_timeout: Seconds a clean ``poweroff`` gets before QMP ``quit`` (0: skip it).
+        reporter: Receives the ``boot`` and ``shutdown`` phases.
+        local: Runs host commands (``qemu-img``, ``ssh-keygen``, ssh).
+        work_root: Parent of the machine's run directory (default ``<cache>/run``).
+
+    Raises:
+        LifecycleError: On enter, when a step fails (no overlay, QEMU exits at start, the
+            guest is not ready before ``boot_timeout``: the message carries the console
+            tail); whatever was built is torn down first. On exit, when teardown failed.
+    """
+
+    def __init__(
+        self,
+        spec: QemuSpec,
+        *,
+        log_dir: str | os.PathLike[str] | None = None,
+        keep_failed: bool = False,
+        boot_timeout: float | None = None,
+        poweroff_timeout: float = 60.0,
+        reporter: Reporter | None = None,
+        local: LocalRunner | None = None,
+        work_root: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.log_dir = Path(log_dir) if log_dir is not None else None
+        self.keep_failed = keep_failed
+        self.boot_timeout = boot_timeout
+        self.poweroff_timeout = poweroff_timeout
+        self.reporter: Reporter = reporter or LogReporter()
+        self.local = local or LocalRunner()
+        self.work_root = Path(work_root) if work_root is not None else run_root()
+        self.work_dir: Path | None = None
+        self.socket_dir: Path | None = None
+        self.overlay: Path | None = None
+        self.ssh_key: SshKey | None = spec.ssh_key
+        self.accel: Accel | None = None
+        #: The machine's SMBIOS UUID (new for every boot; the guest's machine id follows it).
+        self.uuid = str(uuid_module.uuid4())
+        self.argv: list[str] = []
+        self.ssh_port: int | None = None
+        self.started_at: float | None = None
+        self.boot_seconds: float | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._console: SerialConsole | None = None
+        self._qmp: QmpConnection | None = None
+        self._ssh: SshRunner | None = None
+        self._ssh_ready = False
+        self._ready = False
+        self._started_mono = 0.0
+        self._failed = False
+        self._stopped = False
+
+    def describe(self) -> str:
+        """``QemuMachine <hostname>``."""
+        return f"QemuMachine {self.spec.hostname}"
+
+    # -- public handles ---------------------------------------------------------------------
+    @property
+    def pid(self) -> int | None:
+        """Pid of the QEMU process (also after it exited), or ``None`` before start."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        """True while the QEMU process lives."""
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def exit_code(self) -> int | None:
+        """QEMU's exit status once it exited (negative: killed by that signal)."""
+        return self._proc.poll() if self._proc is not None else None
+
+    @property
+    def console(self) -> SerialConsole:
+        """The serial console (lines stamped with the host clock)."""
+        if self._console is None:
+            raise LifecycleError(f"{self.describe()}: not started", hint="use it inside `with`")
+        return self._console
+
+    @property
+    def qmp(self) -> QmpConnection:
+        """The QMP connection."""
+        if self._qmp is None:
+            raise LifecycleError(f"{self.describe()}: not started", hint="use it inside `with`")
+        return self._qmp
+
+    @property
+    def runner(self) -> SshRunner:
+        """Runs commands in the guest as root over ssh.
+
+        Raises:
+            LifecycleError: The machine has no ssh forward or is not booted.
+        """
+        if self._ssh is None:
+            raise LifecycleError(
+                f"{self.describe()}: no ssh runner",
+                hint="boot it with ssh_forward=True and use it inside `with`",
+            )
+        return self._ssh
+
+    @property
+    def ssh_target(self) -> SshTarget:
+        """How to reach the guest's sshd (``127.0.0.1``, the forwarded port, the key)."""
+        return self.runner.target
+
+    @property
+    def console_log(self) -> Path:
+        """The console log file."""
+        return self._log_path("console.log")
+
+    @property
+    def qemu_log(self) -> Path:
+        """QEMU's own stderr."""
+        return self._log_path("qemu.log")
+
+    def _log_path(self, name: str) -> Path:
+        if self.log_dir is not None:
+            return self.log_dir / f"{self.spec.hostname}.{name}"
+        if self.work_dir is None:
+            raise LifecycleError(f"{self.describe()}: not started")
+        return self.work_dir / name
+
+    # -- acquire ----------------------------------------------------------------------------
+    def _acquire(self) -> None:
+        # A machine may be entered again after it was closed: start from a clean slate.
+        self.uuid = str(uuid_module.uuid4())
+        self.ssh_key = self.spec.ssh_key
+        self._proc = None
+        self._console = None
+        self._qmp = None
+        self._ssh = None
+        self.work_dir = self.socket_dir = self.overlay = None
+        self.boot_seconds = None
+        self._failed = True
+        self._stopped = False
+        self._ready = self._ssh_ready = False
+        with self.step("prepare"):
+            self._prepare_dirs()
+        if self.spec.ssh_forward and self.ssh_key is None:
+            with self.step("ssh key"):
+                assert self.work_dir is not None
+                self.ssh_key = SshKey.generate(self.work_dir, runner=self.local)
+        with self.step("overlay"):
+            self._make_overlay()
+        with self.step("accelerator"):
+            self.accel = self.spec.accel or default_accel(self.spec.image.kernel, self.local)
+        with phase(self.reporter, f"boot {self.spec.hostname}"):
+            with self.step("start qemu"):
+                self._start()
+            with self.step("wait for ssh" if self.spec.ssh_forward else "wait for qemu"):
+                self._wait_ready()
+        self._failed = False
+
+    def _prepare_dirs(self) -> None:
+        self.work_root.mkdir(parents=True, exist_ok=True)
+        self.work_dir = Path(tempfile.mkdtemp(prefix=f"{self.spec.hostname}-", dir=self.work_root))
+        self.undo(self._remove_work_dir, "remove run directory")
+        # Unix socket paths must stay short (108 bytes): sockets live in /tmp.
+        self.socket_dir = Path(tempfile.mkdtemp(prefix="o2vm-"))
+        self.undo(
+            lambda: shutil.rmtree(self.socket_dir or "", ignore_errors=True), "remove socket dir"
+        )
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._write_state()
+
+    def _write_state(self, **extra: object) -> None:
+        if self.work_dir is None:
+            return
+        state: dict[str, object] = {
+            "hostname": self.spec.hostname,
+            "owner_pid": os.getpid(),
+            "owner_start": _proc_start_time(os.getpid()),
+            "work_dir": str(self.work_dir),
+            "socket_dir": str(self.socket_dir) if self.socket_dir else None,
+            "qemu_pid": self.pid,
+            "qemu_start": _proc_start_time(self.pid) if self.pid else None,
+        }
+        state.update(extra)
+        tmp = self.work_dir / "state.json.tmp"
+        tmp.write_text(json.dumps(state, indent=1))
+        tmp.replace(self.work_dir / "state.json")
+
+    def _make_overlay(self) -> None:
+        base = self.spec.image.root_disk.absolute()
+        if not base.is_file():
+            raise LifecycleError(
+                f"{self.describe()}: the image's root disk {base} does not exist",
+                hint="build the image first (ocfs2lab.vm.build_image)",
+            )
+        if self.spec.write_base:
+            self.overlay = base
+            return
+        assert self.work_dir is not None
+        overlay = self.work_dir / "root.qcow2"
+        self.local.run(
+            ["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base), "-F", "raw", str(overlay)],
+            timeout=60,
+        )
+        self.overlay = overlay
+        self.undo(lambda: overlay.unlink(missing_ok=True), "delete overlay")
+
+    def _start(self) -> None:
+        last_error = ""
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            self.ssh_port = free_port() if self.spec.ssh_forward else None
+            if self._spawn():
+                return
+            last_error = self._qemu_stderr()
+            if "host forwarding" not in last_error or attempt == PORT_ATTEMPTS:
+                break
+            log.info("%s: port %s was taken, trying another", self.describe(), self.ssh_port)
+        raise LifecycleError(
+            f"{self.describe()}: QEMU exited at start (status {self.exit_code}): "
+            f"{last_error.strip()[-1500:]}",
+            hint=f"see {self.qemu_log}",
+        )
+
+    def _spawn(self) -> bool:
+        """Start QEMU once; True when its QMP answers, False when it exited first."""
+        assert self.socket_dir is not None and self.overlay is not None and self.accel is not None
+        qmp_socket = self.socket_dir / "qmp.sock"
+        qmp_socket.unlink(missing_ok=True)
+        self.argv = build_argv(
+            self.spec,
+            accel=self.accel,
+            root_disk=self.overlay,
+            qmp_socket=qmp_socket,
+            ssh_port=self.ssh_port,
+            ssh_key=self.ssh_key,
+            name=f"ocfs2lab-{self.spec.hostname}",
+            pidfile=self.work_dir / "qemu.pid" if self.work_dir else None,
+            uuid=self.uuid,
+        )
+        first = self._proc is None
+        log.info("%s: starting %s", self.describe(), " ".join(self.argv))
+        with self.qemu_log.open("ab") as stderr:
+            self.started_at = time.time()
+            self._started_mono = time.monotonic()
+            # The one process not started through a runner: it lives as long as the machine.
+            self._proc = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                bufsize=0,
+                close_fds=True,
+                start_new_session=True,  # a Ctrl-C in the terminal reaches Python, not QEMU
+            )
+        if first:
+            self.undo(self._stop, "stop QEMU", fallback=self._kill)
+        self._write_state()
+        assert self._proc.stdout is not None
+        self._console = SerialConsole(self._proc.stdout, self.console_log, name=self.spec.hostname)
+        self._console.start()
+        self._qmp = QmpConnection(qmp_socket, name=self.spec.hostname)
+        deadline = Deadline(QMP_TIMEOUT)
+        while True:
+            if self._proc.poll() is not None:
+                self._console.close()
+                self._qmp.close()
+                return False
+            if qmp_socket.exists():
+                try:
+                    self._qmp.connect(timeout=min(10.0, max(1.0, deadline.remaining)))
+                    return True
+                except TransportError:
+                    if deadline.expired:
+                        raise
+            elif deadline.expired:
+                raise LifecycleError(
+                    f"{self.describe()}: QEMU made no QMP socket in {QMP_TIMEOUT:g} s"
+                )
+            time.sleep(0.05)
+
+    def _qemu_stderr(self) -> str:
+        try:
+            return self.qemu_log.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def _exited_error(self, during: str) -> LifecycleError:
+        console = self._console.tail(30) if self._console else ""
+        return LifecycleError(
+            f"{self.describe()}: QEMU exited (status {self.exit_code}) {during}.\n"
+            f"--- console tail ---\n{console}\n--- qemu stderr ---\n{self._qemu_stderr()[-1500:]}",
+            hint=f"console log: {self.console_log}",
+        )
+
+    def _wait_ready(self) -> None:
+        accel = self.accel or "tcg"
+        timeout = self.boot_timeout or (600.0 if accel == "tcg" else 120.0)
+        remaining = max(1.0, timeout - (time.monotonic() - self._started_mono))
+        if not self.spec.ssh_forward:
+            self._wait_running(remaining)
+        else:
+            self._wait_ssh(remaining)
+        self.boot_seconds = time.monotonic() - self._started_mono
+        self._ready = True
+        log.info("%s: ready in %.1f s (%s)", self.describe(), self.boot_seconds, accel)
+
+    def _wait_running(self, timeout: float) -> None:
+        def probe() -> bool | None:
+            if not self.running:
+                raise self._exited_error("during boot")
+            return self.query_status() == "running" or None
+
+        wait_until(probe, what=f"{self.describe()} running", timeout=timeout)
+
+    def _wait_ssh(self, timeout: float) -> None:
+        assert (
+            self.ssh_port is not None and self.ssh_key is not None and self.socket_dir is not None
+        )
+        target = SshTarget(
+            host="127.0.0.1",
+            port=self.ssh_port,
+            user="root",
+            identity_file=self.ssh_key.private_key,
+            connect_timeout=15.0,
+        )
+        self._ssh = SshRunner(target, self.socket_dir / "ssh")
+        last: list[str] = []
+        mark_deadline = Deadline(READY_MARK_GRACE)
+        console = self._console
+        assert console is not None
+
+        def probe() -> bool | None:
+            if not self.running:
+                raise self._exited_error("during boot")
+            assert self.ssh_port is not None and self._ssh is not None
+            # Wait for the guest's own signal before touching sshd: under emulation every
+            # probe connection costs the guest a whole sshd-session. Without the signal (an
+            # image without the unit, a broken console) probe anyway after a grace period.
+            marked = any(READY_MARK in line.text for line in console.lines(self.started_at))
+            fallback = not marked and mark_deadline.expired
+            if not marked and not (fallback and ssh_banner(self.ssh_port, timeout=10.0)):
+                return None
+            try:
+                self._ssh.connect()
+                result = self._ssh.run(["true"], check=False, timeout=30)
+            except TransportError as err:
+                last[:] = [err.message]
+                return None
+            return result.ok or None
+
+        try:
+            wait_until(
+                probe,
+                what=f"ssh to {self.describe()} on port {self.ssh_port}",
+                timeout=timeout,
+                interval=0.1,
+                max_interval=0.5,
+                hint=f"see the console log {self.console_log}",
+            )
+        except Ocfs2LabError as err:
+            if isinstance(err, LifecycleError):
+                raise
+            tail = self._console.tail(20) if self._console else ""
+            raise LifecycleError(
+                f"{err}; last ssh error: {last[0] if last else '-'}\n--- console tail ---\n{tail}",
+                hint=f"console log: {self.console_log}",
+            ) from err
+        self._ssh_ready = True
+
+    # -- QMP helpers (faults) ------------------------------------------------------------------
+    def qmp_execute(
+        self, command: str, arguments: Mapping[str, object] | None = None, *, timeout: float = 10.0
+    ) -> Any:
+        """Run any QMP command; returns its ``return`` value.
+
+        Raises:
+            QmpCommandError: QEMU refused it.
+            TransportError: No QMP connection.
+        """
+        return self.qmp.execute(command, arguments, timeout=timeout)
+
+    def query_status(self) -> str:
+        """The VM's run state (``running``, ``paused``, ``shutdown``, ...)."""
+        return str(self.qmp_execute("query-status")["status"])
+
+    def stop(self) -> None:
+        """Freeze the guest's CPUs (QMP ``stop``); the console and QMP keep working."""
+        self.qmp_execute("stop")
+
+    def cont(self) -> None:
+        """Resume a frozen guest (QMP ``cont``)."""
+        self.qmp_execute("cont")
+
+    def set_link(self, nic_id: str, up: bool) -> None:
+        """Set a NIC's link up or down (QMP ``set_link``); ``ssh0`` is the ssh NIC.
+
+        Raises:
+            SpecError: No such NIC in the spec.
+        """
+        known = {"ssh0", *(n.id for n in self.spec.nics)}
+        if nic_id not in known:
+            raise SpecError("nic_id", nic_id, f"must be one of {sorted(known)}")
+        self.qmp_execute("set_link", {"name": nic_id, "up": up})
+
+    def block_set_io_throttle(
+        self,
+        drive_id: str,
+        *,
+        bps: int = 0,
+        bps_rd: int = 0,
+        bps_wr: int = 0,
+        iops: int = 0,
+        iops_rd: int = 0,
+        iops_wr: int = 0,
+    ) -> None:
+        """Throttle a disk's I/O (QMP ``block_set_io_throttle``); all zero lifts the limits.
+
+        Args:
+            drive_id: ``root`` or an extra drive's id.
+            bps: Total bytes per second (0: no limit); likewise the others.
+
+        Raises:
+            SpecError: No such drive.
+        """
+        known = {"root", *(d.id for d in self.spec.drives)}
+        if drive_id not in known:
+            raise SpecError("drive_id", drive_id, f"must be one of {sorted(known)}")
+        self.qmp_execute(
+            "block_set_io_throttle",
+            {
+                # The virtio-blk-pci device is a PCI proxy; the block device is its backend.
+                "id": f"/machine/peripheral/{drive_id}/virtio-backend",
+                "bps": bps,
+                "bps_rd": bps_rd,
+                "bps_wr": bps_wr,
+                "iops": iops,
+                "iops_rd": iops_rd,
+                "iops_wr": iops_wr,
+            },
+        )
+
+    def quit(self) -> None:
+        """End QEMU at once (QMP ``quit``): like pulling the plug, but QEMU exits cleanly."""
+        with contextlib.suppress(TransportError):
+            self.qmp_execute("quit")
+
+    def events(self, since: float | None = None) -> list[QmpEvent]:
+        """QMP events (STOP, RESUME, SHUTDOWN, ...) with their arrival times."""
+        return self.qmp.events(since)
+
+    def kill(self) -> None:
+        """SIGKILL the QEMU process (by its pid) and reap it: the node dies instantly."""
+        self._kill()
+
+    def wait_exit(self, timeout: float) -> int | None:
+        """Wait up to ``timeout`` seconds for QEMU to exit; its status, or ``None``."""
+        if self._proc is None:
+            return None
+        try:
+            return self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    # -- teardown --------------------------------------------------------------------------
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is not None:
+            self._failed = True
+        super().__exit__(exc_type, exc, tb)
+
+    def poweroff(self, timeout: float | None = None) -> bool:
+        """Shut the guest down cleanly and wait for QEMU to exit; True when it did in time.
+
+        Over ssh (``systemctl poweroff``) when ssh is up; for a booted machine without ssh
+        forwarding, with an ACPI power button press (QMP ``system_powerdown``). A machine
+        that never became ready is not waited for (returns False at once).
+        """
+        timeout = self.poweroff_timeout if timeout is None else timeout
+        if not self.running:
+            return True
+        if timeout <= 0:
+            return False
+        if self._ssh is not None and self._ssh_ready:
+            with phase(self.reporter, f"poweroff {self.spec.hostname}"):
+                try:
+                    self._ssh.run(
+                        ["systemctl", "poweroff"], check=False, timeout=min(30.0, timeout)
+                    )
+                except (TransportError, OSError) as err:  # the session dies as the guest goes
+                    log.debug("%s: poweroff over ssh: %s", self.describe(), err)
+                return self.wait_exit(timeout) is not None
+        if not self.spec.ssh_forward and self._ready:
+            with phase(self.reporter, f"poweroff {self.spec.hostname}"):
+                with contextlib.suppress(Ocfs2LabError):
+                    self.qmp_execute("system_powerdown")
+                return self.wait_exit(timeout) is not None
+        return False  # not booted yet: nothing to shut down cleanly
+
+    def _stop(self) -> None:
+        """Undo of start: clean poweroff, then QMP quit, then SIGKILL; then close handles."""
+        try:
+            if self.running and not self._stopped and not self.poweroff():
+                log.warning("%s: no clean poweroff; QMP quit", self.describe())
+                if self._qmp is not None and self._qmp.connected:
+                    self.quit()
+                    self.wait_exit(10.0)
+        finally:
+            self._kill()
+
+    def _kill(self) -> None:
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            log.warning("%s: SIGKILL to QEMU pid %d", self.describe(), proc.pid)
+            # The Popen object has not reaped the pid, so it cannot belong to anyone else.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(30.0)
+        self._stopped = True
+        self._close_handles()
+
+    def _close_handles(self) -> None:
+        if self._ssh is not None:
+            with contextlib.suppress(Exception):
+                self._ssh.close()
+        if self._qmp is not None:
+            self._qmp.close()
+        if self._console is not None and not self._console.close(10.0):
+            log.warning("%s: console reader did not end", self.describe())
+
+    def _remove_work_dir(self) -> None:
+        work = self.work_dir
+        if work is None:
+            return
+        keep_logs = self.log_dir is None and self._failed and self.keep_failed
+        if keep_logs:
+            for path in work.iterdir():
+                if path.name not in {"console.log", "qemu.log"}:
+                    if path.is_dir():
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        path.unlink(missing_ok=True)
+            log.warning("%s: failed; logs kept in %s", self.describe(), work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+        if self.ssh_key is not None and self.spec.ssh_key is None:
+            self.ssh_key.remove()
+
+
+def reap_stale_machines(root: Path | None = None) -> list[Path]:
+    """Clean up after machines whose owning process died without tearing them down.
+
+    For each run directory under ``root`` (default ``<cache>/run``) whose ``state.json``
+    names an owner that no longer runs: SIGKILL its QEMU process (only if that pid is still
+    the same process and its command line names this run directory), then remove the
+    directory and its socket directory. Directories of live owners are left alone.
+
+    Returns:
+        The run directories removed.
+    """
+    root = root or run_root()
+    removed: list[Path] = []
+    if not root.is_dir():
+        return removed
+    for work in sorted(root.iterdir()):
+        state_file = work / "state.json"
+        try:
+            state = json.loads(state_file.read_text())
+        except (OSError, ValueError):
+            continue
+        owner = state.get("owner_pid")
+        if isinstance(owner, int) and _proc_start_time(owner) == state.get("owner_start"):
+            continue  # the owner still runs
+        qemu = state.get("qemu_pid")
+        if (
+            isinstance(qemu, int)
+            and _proc_start_time(qemu) == state.get("qemu_start")
+            and str(work).encode() in _cmdline_of(qemu)
+        ):
+            log.warning("reaping stale QEMU pid %d of %s", qemu, work)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(qemu, signal.SIGKILL)
+        sockets = state.get("socket_dir")
+        if isinstance(sockets, str) and Path(sockets).name.startswith("o2vm-"):
+            shutil.rmtree(sockets, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+        removed.append(work)
+    return removed

@@ -1,0 +1,250 @@
+"""What a lab image is made of (:class:`ImageRecipe`), what a built one is (:class:`LabImage`),
+and where images live on disk.
+
+One image serves the lab host VM and VM cluster nodes alike: a Debian root file system
+(ext4, found by label) with the lab's kernel, systemd, sshd, Docker, DRBD and OCFS2 tools,
+plus the Docker node image ``ocfs2-node:latest`` already built inside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import attrs
+from attrs import field, frozen
+
+from ocfs2lab.errors import SpecError
+
+#: Version of the build logic in :mod:`ocfs2lab.vm.image`. Bump it whenever a change there
+#: changes the image it makes (files written, units switched, steps added): the recipe key
+#: changes with it and images are rebuilt.
+IMAGE_BUILD_VERSION = 2
+
+#: Label of the root file system; the kernel command line says ``root=LABEL=<this>``.
+ROOT_LABEL = "ocfs2lab-root"
+#: MAC address of the user-mode (slirp) NIC; the guest's networkd matches it for DHCP.
+SSH_NIC_MAC = "52:54:00:6c:61:62"
+#: Name of the Docker image built into the lab image, and of the imported base it builds on.
+NODE_IMAGE = "ocfs2-node:latest"
+NODE_BASE_IMAGE = "ocfs2lab/node-base:latest"
+
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+SUPPORTED_RELEASES = ("trixie", "bookworm")
+
+#: Packages of the lab VM (debootstrap ``--variant=minbase --include``).
+DEFAULT_PACKAGES: tuple[str, ...] = (
+    "linux-image-amd64",
+    "initramfs-tools",
+    "systemd",
+    "systemd-sysv",
+    "udev",
+    "dbus",
+    "openssh-server",
+    "docker.io",
+    "iptables",
+    "drbd-utils",
+    "ocfs2-tools",
+    "python3",
+    "iproute2",
+    "iputils-ping",
+    "kmod",
+    "procps",
+    "psmisc",
+    "util-linux",
+    "e2fsprogs",
+    "ca-certificates",
+)
+
+#: Packages added per release: from Debian 13 on, the docker CLI is its own package.
+RELEASE_PACKAGES: dict[str, tuple[str, ...]] = {"bookworm": ()}
+NEWER_RELEASE_PACKAGES: tuple[str, ...] = ("docker-cli",)
+
+
+def default_packages(release: str) -> tuple[str, ...]:
+    """The lab VM's default package list for ``release``."""
+    return DEFAULT_PACKAGES + RELEASE_PACKAGES.get(release, NEWER_RELEASE_PACKAGES)
+
+
+#: Packages of the Docker node image's root file system (a second minbase debootstrap).
+DEFAULT_NODE_PACKAGES: tuple[str, ...] = (
+    "ocfs2-tools",
+    "iproute2",
+    "iputils-ping",
+    "procps",
+    "kmod",
+    "util-linux",
+    "e2fsprogs",
+    "python3-minimal",
+)
+
+_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+_RELEASE = re.compile(r"^[a-z]+$")
+_MIRROR = re.compile(r"^https?://[^\s]+$")
+
+#: Where the lab VM's own configuration files come from, and the node image's scripts.
+VM_ASSETS = Path(__file__).parent / "assets"
+NODE_ASSETS = Path(__file__).parent.parent / "node" / "assets"
+
+
+def _packages(value: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    return tuple(sorted(set(value)))
+
+
+def _check_packages(_inst: object, attr: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    if not value:
+        raise SpecError(f"recipe.{attr.name}", value, "needs at least one package")
+    for name in value:
+        if not _PACKAGE.match(name):
+            raise SpecError(f"recipe.{attr.name}", name, "is not a Debian package name")
+
+
+def _check_release(_inst: object, _attr: object, value: str) -> None:
+    if not _RELEASE.match(value):
+        raise SpecError("recipe.release", value, "must be a Debian code name such as 'trixie'")
+
+
+def _check_mirror(_inst: object, _attr: object, value: str) -> None:
+    if not _MIRROR.match(value):
+        raise SpecError("recipe.mirror", value, "must be an http(s) URL of a Debian mirror")
+
+
+def _check_disk(_inst: object, _attr: object, value: int) -> None:
+    if not 2048 <= value <= 1024 * 1024:
+        raise SpecError("recipe.disk_size_mib", value, "must be between 2048 and 1048576 MiB")
+
+
+def _check_version(_inst: object, _attr: object, value: int) -> None:
+    if value < 1:
+        raise SpecError("recipe.build_version", value, "must be a positive integer")
+
+
+def asset_files(*directories: Path) -> dict[str, bytes]:
+    """Every file under ``directories`` (recursively), keyed ``<dir name>/<relative path>``."""
+    files: dict[str, bytes] = {}
+    for directory in directories:
+        if not directory.is_dir():
+            continue
+        for path in sorted(directory.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                files[f"{directory.parent.name}/{path.relative_to(directory)}"] = path.read_bytes()
+    return files
+
+
+@frozen
+class ImageRecipe:
+    """What goes into a lab image. Equal recipes give equal images (same :meth:`key`).
+
+    Attributes:
+        release: Debian release (``trixie`` and ``bookworm`` are tested).
+        mirror: Debian mirror URL.
+        packages: Packages of the lab VM (sorted, duplicates removed); the default depends
+            on the release (:func:`default_packages`).
+        node_packages: Packages of the Docker node image's root file system.
+        disk_size_mib: Size of the root file system (a sparse file; the overlay of each VM
+            grows on demand).
+        build_version: Version of the build logic (:data:`IMAGE_BUILD_VERSION`).
+
+    Raises:
+        SpecError: A field breaks its rule.
+    """
+
+    release: str = field(default="trixie", validator=_check_release)
+    mirror: str = field(default=DEFAULT_MIRROR, validator=_check_mirror)
+    packages: tuple[str, ...] = field(
+        default=attrs.Factory(lambda self: default_packages(self.release), takes_self=True),
+        converter=_packages,
+        validator=_check_packages,
+    )
+    node_packages: tuple[str, ...] = field(
+        default=DEFAULT_NODE_PACKAGES, converter=_packages, validator=_check_packages
+    )
+    disk_size_mib: int = field(default=8192, validator=_check_disk)
+    build_version: int = field(default=IMAGE_BUILD_VERSION, validator=_check_version)
+
+    def key_material(self) -> dict[str, Any]:
+        """Everything the key hashes: the fields and the content of every asset file."""
+        assets = asset_files(VM_ASSETS, NODE_ASSETS)
+        return {
+            "recipe": attrs.asdict(self),
+            "assets": {name: hashlib.sha256(data).hexdigest() for name, data in assets.items()},
+        }
+
+    def key(self) -> str:
+        """A hex digest of everything that affects the built image.
+
+        It covers the recipe's fields (packages normalised: order and duplicates do not
+        matter), the build logic's version and the content of every file under
+        ``ocfs2lab/vm/assets`` and ``ocfs2lab/node/assets``.
+        """
+        text = json.dumps(self.key_material(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    @property
+    def short_name(self) -> str:
+        """``<release>-<first 16 hex digits of the key>``: the image's directory name."""
+        return f"{self.release}-{self.key()[:16]}"
+
+
+def _path(value: str | os.PathLike[str]) -> Path:
+    return Path(value)
+
+
+@frozen
+class LabImage:
+    """A built lab image (read-only: machines boot from per-VM overlays on top of it).
+
+    Attributes:
+        root_disk: Raw ext4 image of the root file system (label :data:`ROOT_LABEL`).
+        kernel: The kernel (``vmlinuz``) to boot with ``-kernel``.
+        initrd: Its initramfs.
+        recipe: The recipe it was built from.
+        root_label: File system label of ``root_disk``.
+    """
+
+    root_disk: Path = field(converter=_path)
+    kernel: Path = field(converter=_path)
+    initrd: Path = field(converter=_path)
+    recipe: ImageRecipe = field(validator=attrs.validators.instance_of(ImageRecipe))
+    root_label: str = ROOT_LABEL
+
+    @property
+    def directory(self) -> Path:
+        """The directory holding the image's files."""
+        return self.root_disk.parent
+
+    @classmethod
+    def in_directory(cls, directory: Path, recipe: ImageRecipe) -> LabImage:
+        """The image whose files are laid out in ``directory`` the way builds lay them out."""
+        return cls(
+            root_disk=directory / "root.img",
+            kernel=directory / "vmlinuz",
+            initrd=directory / "initrd.img",
+            recipe=recipe,
+        )
+
+    def exists(self) -> bool:
+        """True when all of the image's files are present."""
+        return all(p.is_file() for p in (self.root_disk, self.kernel, self.initrd))
+
+
+def cache_root() -> Path:
+    """The lab's cache directory.
+
+    ``$OCFS2LAB_CACHE`` when set, else ``$XDG_CACHE_HOME/ocfs2lab``, else
+    ``~/.cache/ocfs2lab``. Images live in ``images/``, debootstrap's package cache in
+    ``debs/``, running machines' files in ``run/``.
+    """
+    explicit = os.environ.get("OCFS2LAB_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "ocfs2lab"

@@ -1,0 +1,139 @@
+"""Build bookkeeping: locks, stale temporary builds, mount parsing, cache lookup."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from ocfs2lab.errors import HostError
+from ocfs2lab.vm.image import (
+    STALE_UNLOCKED_AGE,
+    file_lock,
+    find_image,
+    mounts_under,
+    prune_images,
+    remove_stale_builds,
+    remove_tree,
+)
+from ocfs2lab.vm.qemu import _proc_start_time, reap_stale_machines
+from ocfs2lab.vm.recipe import ImageRecipe
+
+MOUNTINFO = """\
+22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
+80 22 0:5 / /cache/images/.build-x/rootfs/proc rw - proc proc rw
+81 22 0:6 / /cache/images/.build-x/rootfs/sys rw - sysfs sysfs rw
+82 22 0:7 / /cache/images/.build-x/rootfs/dev/pts rw - devpts devpts rw
+83 22 0:8 / /cache/images/.build-xy rw - tmpfs tmpfs rw
+84 22 0:9 / /cache/images/.build-x/with\\040space rw - tmpfs tmpfs rw
+"""
+
+
+def test_mounts_under_deepest_first_and_unescaped() -> None:
+    found = mounts_under(Path("/cache/images/.build-x"), MOUNTINFO)
+    assert found[0] == Path("/cache/images/.build-x/rootfs/dev/pts")
+    assert set(found) == {
+        Path("/cache/images/.build-x/rootfs/proc"),
+        Path("/cache/images/.build-x/rootfs/sys"),
+        Path("/cache/images/.build-x/rootfs/dev/pts"),
+        Path("/cache/images/.build-x/with space"),
+    }
+    assert mounts_under(Path("/elsewhere"), MOUNTINFO) == []
+
+
+def test_file_lock_excludes_and_times_out(tmp_path: Path) -> None:
+    lock = tmp_path / "x.lock"
+    with file_lock(lock, timeout=1, what="t"):
+        with lock.open("a+") as other, pytest.raises(OSError):
+            fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        started = time.monotonic()
+        # flock locks belong to the open file description: a second open conflicts.
+        with pytest.raises(HostError), file_lock(lock, timeout=0.3, what="t"):
+            pass
+        assert time.monotonic() - started < 5
+    with file_lock(lock, timeout=1, what="t"):
+        pass
+
+
+def test_remove_stale_builds_keeps_live_ones(tmp_path: Path) -> None:
+    live = tmp_path / ".build-a-1"
+    dead = tmp_path / ".build-b-2"
+    unlocked_old = tmp_path / ".build-c-3"
+    unlocked_new = tmp_path / ".build-d-4"
+    done = tmp_path / "trixie-0123"
+    for d in (live, dead, unlocked_old, unlocked_new, done):
+        (d / "rootfs" / "etc").mkdir(parents=True)
+    (dead / ".lock").touch()
+    old = time.time() - STALE_UNLOCKED_AGE - 60
+    os.utime(unlocked_old, (old, old))
+    with (live / ".lock").open("a+") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        removed = remove_stale_builds(tmp_path)
+    assert sorted(removed) == [dead, unlocked_old]
+    assert live.exists() and unlocked_new.exists() and done.exists()
+    assert not dead.exists() and not unlocked_old.exists()
+
+
+def test_remove_tree_of_missing_dir_is_fine(tmp_path: Path) -> None:
+    remove_tree(tmp_path / "nope")
+
+
+def test_find_image_needs_manifest_with_matching_key(tmp_path: Path) -> None:
+    recipe = ImageRecipe()
+    directory = tmp_path / "images" / recipe.short_name
+    directory.mkdir(parents=True)
+    for name in ("root.img", "vmlinuz", "initrd.img"):
+        (directory / name).write_bytes(b"x")
+    assert find_image(recipe, cache_dir=tmp_path) is None  # no manifest: incomplete
+    (directory / "manifest.json").write_text(json.dumps({"key": "other"}))
+    assert find_image(recipe, cache_dir=tmp_path) is None
+    (directory / "manifest.json").write_text(json.dumps({"key": recipe.key()}))
+    image = find_image(recipe, cache_dir=tmp_path)
+    assert image is not None and image.root_disk == directory / "root.img"
+    (directory / "initrd.img").unlink()
+    assert find_image(recipe, cache_dir=tmp_path) is None
+
+
+def test_reap_stale_machines_leaves_live_owners(tmp_path: Path) -> None:
+    mine = tmp_path / "node1-live"
+    gone = tmp_path / "node2-dead"
+    sockets = tmp_path / "o2vm-gone"
+    for d in (mine, gone, sockets):
+        d.mkdir()
+    (mine / "state.json").write_text(
+        json.dumps({"owner_pid": os.getpid(), "owner_start": _proc_start_time(os.getpid())})
+    )
+    # A dead owner; its "qemu" pid is this test process, which must NOT be killed because
+    # its command line does not name the run directory.
+    (gone / "state.json").write_text(
+        json.dumps(
+            {
+                "owner_pid": os.getpid(),
+                "owner_start": -1,
+                "qemu_pid": os.getpid(),
+                "qemu_start": _proc_start_time(os.getpid()),
+                "socket_dir": str(sockets),
+            }
+        )
+    )
+    assert reap_stale_machines(tmp_path) == [gone]
+    assert mine.exists() and not gone.exists() and not sockets.exists()
+
+
+def test_prune_images_keeps_wanted_and_incomplete(tmp_path: Path) -> None:
+    keep = ImageRecipe()
+    images = tmp_path / "images"
+    for name in (keep.short_name, "trixie-old", "bookworm-old", ".build-x-1", "partial"):
+        (images / name).mkdir(parents=True)
+    for name in (keep.short_name, "trixie-old", "bookworm-old"):
+        (images / name / "manifest.json").write_text("{}")
+    (images / "trixie-old.lock").touch()
+    removed = prune_images([keep], cache_dir=tmp_path)
+    assert sorted(p.name for p in removed) == ["bookworm-old", "trixie-old"]
+    assert sorted(p.name for p in images.iterdir()) == sorted(
+        [keep.short_name, ".build-x-1", "partial"]
+    )

@@ -1,0 +1,173 @@
+"""QemuSpec validation and QEMU argv / kernel command line building (pure)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ocfs2lab.errors import SpecError
+from ocfs2lab.vm.accel import MACHINE
+from ocfs2lab.vm.qemu import (
+    MAX_CMDLINE,
+    DriveSpec,
+    NicSpec,
+    QemuSpec,
+    SshKey,
+    build_argv,
+    kernel_cmdline,
+)
+from ocfs2lab.vm.recipe import SSH_NIC_MAC, ImageRecipe, LabImage
+
+KEY = SshKey(Path("/k/id"), "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG1Ed9Idgw lab")
+
+
+def image() -> LabImage:
+    return LabImage.in_directory(Path("/img"), ImageRecipe())
+
+
+def argv_of(spec: QemuSpec, **kw: object) -> list[str]:
+    args: dict[str, object] = {
+        "accel": "tcg",
+        "root_disk": Path("/run/vm/root.qcow2"),
+        "qmp_socket": Path("/tmp/o2vm-x/qmp.sock"),
+        "ssh_port": 2222,
+        "ssh_key": KEY,
+    }
+    args.update(kw)
+    return build_argv(spec, **args)  # type: ignore[arg-type]
+
+
+def option(argv: list[str], name: str) -> list[str]:
+    """Every value given to option ``name``."""
+    return [argv[i + 1] for i, a in enumerate(argv) if a == name]
+
+
+def test_default_argv() -> None:
+    argv = argv_of(QemuSpec(image=image(), hostname="node1"))
+    assert argv[0] == "qemu-system-x86_64"
+    assert option(argv, "-machine") == [MACHINE]
+    assert "sata=off" in MACHINE and MACHINE.startswith("q35")  # q35: no floppy controller
+    assert option(argv, "-accel") == ["tcg,thread=multi"]
+    assert option(argv, "-cpu") == ["max"]
+    assert option(argv, "-smp") == ["2"]
+    assert option(argv, "-m") == ["2048"]
+    assert "-nodefaults" in argv
+    assert "-no-reboot" in argv
+    assert option(argv, "-kernel") == ["/img/vmlinuz"]
+    assert option(argv, "-initrd") == ["/img/initrd.img"]
+    assert option(argv, "-drive") == [
+        "file=/run/vm/root.qcow2,format=qcow2,if=none,id=drv-root,cache=unsafe,discard=unmap"
+    ]
+    assert option(argv, "-netdev") == ["user,id=ssh0,hostfwd=tcp:127.0.0.1:2222-:22"]
+    assert f"virtio-net-pci,netdev=ssh0,mac={SSH_NIC_MAC},id=ssh0-dev" in option(argv, "-device")
+    assert option(argv, "-serial") == ["chardev:con0"]
+    assert option(argv, "-chardev") == ["stdio,id=con0,signal=off"]
+    assert option(argv, "-qmp") == ["unix:/tmp/o2vm-x/qmp.sock,server=on,wait=off"]
+    assert option(argv, "-name") == ["ocfs2lab-node1"]
+
+
+def test_kvm_argv() -> None:
+    argv = argv_of(QemuSpec(image=image()), accel="kvm")
+    assert option(argv, "-accel") == ["kvm"]
+    assert option(argv, "-cpu") == ["host"]
+
+
+def test_write_base_boots_raw_image_writable() -> None:
+    argv = argv_of(QemuSpec(image=image(), write_base=True), root_disk=Path("/img/root.img"))
+    assert option(argv, "-drive") == [
+        "file=/img/root.img,format=raw,if=none,id=drv-root,cache=writeback,discard=unmap"
+    ]
+
+
+def test_no_ssh_forward_no_reboot_off_pidfile() -> None:
+    argv = argv_of(
+        QemuSpec(image=image(), ssh_forward=False, no_reboot=False),
+        ssh_port=None,
+        pidfile=Path("/run/vm/qemu.pid"),
+    )
+    assert option(argv, "-netdev") == ["user,id=ssh0"]
+    assert "-no-reboot" not in argv
+    assert option(argv, "-pidfile") == ["/run/vm/qemu.pid"]
+
+
+def test_kernel_cmdline() -> None:
+    spec = QemuSpec(image=image(), hostname="node2", cmdline_extra=("ocfs2.debug=1", "quiet"))
+    line = kernel_cmdline(spec, KEY)
+    words = line.split()
+    assert "root=LABEL=ocfs2lab-root" in words
+    assert "console=ttyS0,115200" in words
+    assert "loglevel=7" in words  # KERN_INFO o2net/o2dlm lines reach the console
+    assert "systemd.hostname=node2" in words
+    assert "ocfs2lab.ssh_key=ssh-ed25519:AAAAC3NzaC1lZDI1NTE5AAAAIG1Ed9Idgw" in words
+    assert words[-2:] == ["ocfs2.debug=1", "quiet"]
+    assert "ocfs2lab.ssh_key" not in kernel_cmdline(spec, None)
+    argv = argv_of(spec)
+    assert option(argv, "-append") == [line]
+
+
+def test_kernel_cmdline_too_long() -> None:
+    spec = QemuSpec(image=image(), cmdline_extra=("x" * (MAX_CMDLINE + 1),))
+    with pytest.raises(SpecError):
+        kernel_cmdline(spec, KEY)
+
+
+def test_shared_drive_and_nic_argv() -> None:
+    drive = DriveSpec(id="shared", path=Path("/lab/shared.raw"), serial="ocfs2shared")
+    nic = NicSpec(id="c0", vde_socket=Path("/lab/vde"), mac="52:54:00:AA:00:02")
+    argv = argv_of(QemuSpec(image=image(), drives=(drive,), nics=(nic,)))
+    drives = option(argv, "-drive")
+    assert drives[1] == (
+        "file=/lab/shared.raw,format=raw,if=none,id=drv-shared,cache=none,file.locking=off"
+    )
+    devices = option(argv, "-device")
+    assert "virtio-blk-pci,drive=drv-shared,id=shared,serial=ocfs2shared,share-rw=on" in devices
+    assert "virtio-net-pci,netdev=c0,mac=52:54:00:aa:00:02,id=c0-dev" in devices
+    assert "vde,id=c0,sock=/lab/vde" in option(argv, "-netdev")
+
+
+def test_unshared_read_only_drive() -> None:
+    drive = DriveSpec(
+        id="data", path=Path("/d.qcow2"), serial="d1", format="qcow2", shared=False,
+        cache="writeback", read_only=True,
+    )  # fmt: skip
+    assert drive.argv() == [
+        "-drive",
+        "file=/d.qcow2,format=qcow2,if=none,id=drv-data,cache=writeback,readonly=on",
+        "-device",
+        "virtio-blk-pci,drive=drv-data,id=data,serial=d1",
+    ]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: QemuSpec(image=image(), hostname="bad_name"),
+        lambda: QemuSpec(image=image(), hostname="-x"),
+        lambda: QemuSpec(image=image(), memory_mib=10),
+        lambda: QemuSpec(image=image(), cpus=0),
+        lambda: QemuSpec(image=image(), accel="xen"),  # type: ignore[arg-type]
+        lambda: QemuSpec(image=image(), cmdline_extra=("two words",)),
+        lambda: QemuSpec(image=image(), cmdline_extra=("ocfs2lab.ssh_key=x:y",)),
+        lambda: DriveSpec(id="root", path=Path("/x"), serial="s"),
+        lambda: DriveSpec(id="Shared", path=Path("/x"), serial="s"),
+        lambda: DriveSpec(id="d", path=Path("/x"), serial="x" * 21),
+        lambda: NicSpec(id="c0", vde_socket=Path("/v"), mac=SSH_NIC_MAC),
+        lambda: NicSpec(id="c0", vde_socket=Path("/v"), mac="01:00:5e:00:00:01"),
+        lambda: NicSpec(id="c0", vde_socket=Path("/v"), mac="52:54:00:zz:00:01"),
+        lambda: QemuSpec(
+            image=image(),
+            drives=(DriveSpec(id="c0", path=Path("/x"), serial="s"),),
+            nics=(NicSpec(id="c0", vde_socket=Path("/v"), mac="52:54:00:00:00:02"),),
+        ),
+    ],
+)
+def test_spec_validation(make: object) -> None:
+    with pytest.raises(SpecError):
+        make()  # type: ignore[operator]
+
+
+def test_ssh_key_kernel_arg() -> None:
+    assert KEY.kernel_arg == "ocfs2lab.ssh_key=ssh-ed25519:AAAAC3NzaC1lZDI1NTE5AAAAIG1Ed9Idgw"
+    with pytest.raises(SpecError):
+        _ = SshKey(Path("/k"), "garbage").kernel_arg

@@ -1,0 +1,129 @@
+"""ImageRecipe: key stability and sensitivity, validation, cache paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from ocfs2lab.errors import SpecError
+from ocfs2lab.vm import recipe as recipe_mod
+from ocfs2lab.vm.image import ASSET_INSTALL, DOCKERFILE_ASSET, UNITS_ASSET
+from ocfs2lab.vm.recipe import ImageRecipe, LabImage, cache_root
+
+
+def test_key_is_stable_and_hex() -> None:
+    a, b = ImageRecipe(), ImageRecipe()
+    assert a == b
+    assert a.key() == b.key()
+    assert len(a.key()) == 64
+    int(a.key(), 16)
+    assert a.short_name == f"trixie-{a.key()[:16]}"
+
+
+def test_package_order_and_duplicates_do_not_matter() -> None:
+    a = ImageRecipe(packages=("kmod", "systemd", "udev"))
+    b = ImageRecipe(packages=["udev", "kmod", "systemd", "kmod"])
+    c = ImageRecipe(packages="udev,kmod systemd")
+    assert a.packages == ("kmod", "systemd", "udev")
+    assert a.key() == b.key() == c.key()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"release": "bookworm"},
+        {"mirror": "http://mirror.example/debian"},
+        {"packages": (*ImageRecipe().packages, "strace")},
+        {"node_packages": ("ocfs2-tools",)},
+        {"disk_size_mib": 4096},
+        {"build_version": ImageRecipe().build_version + 1},
+    ],
+)
+def test_every_field_changes_the_key(change: dict[str, Any]) -> None:
+    assert attrs.evolve(ImageRecipe(), **change).key() != ImageRecipe().key()
+
+
+def test_asset_content_changes_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    vm_assets = tmp_path / "vm" / "assets"
+    node_assets = tmp_path / "node" / "assets"
+    vm_assets.mkdir(parents=True)
+    node_assets.mkdir(parents=True)
+    (vm_assets / "fstab").write_text("one\n")
+    (node_assets / "run_tests.sh").write_text("#!/bin/sh\n")
+    monkeypatch.setattr(recipe_mod, "VM_ASSETS", vm_assets)
+    monkeypatch.setattr(recipe_mod, "NODE_ASSETS", node_assets)
+    first = ImageRecipe().key()
+    assert ImageRecipe().key() == first
+    (vm_assets / "fstab").write_text("two\n")
+    second = ImageRecipe().key()
+    assert second != first
+    (node_assets / "run_tests.sh").write_text("#!/bin/sh\necho hi\n")
+    third = ImageRecipe().key()
+    assert third not in (first, second)
+    (node_assets / "collect.sh").write_text("")
+    assert ImageRecipe().key() != third
+    material = ImageRecipe().key_material()
+    assert set(material["assets"]) == {
+        "vm/fstab",
+        "node/run_tests.sh",
+        "node/collect.sh",
+    }
+
+
+def test_real_assets_are_all_used() -> None:
+    """Every file in vm/assets is installed, is the units list or is the Dockerfile."""
+    used = {asset for asset, _dest, _mode in ASSET_INSTALL} | {UNITS_ASSET, DOCKERFILE_ASSET}
+    present = {p.name for p in recipe_mod.VM_ASSETS.iterdir() if p.is_file()}
+    assert present == used
+
+
+def test_units_asset_is_well_formed() -> None:
+    actions = {"enable", "disable", "mask", "reenable", "mask-generator"}
+    for raw in (recipe_mod.VM_ASSETS / UNITS_ASSET).read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line:
+            action, unit = line.split()
+            assert action in actions
+            assert unit
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"release": "Trixie 13"}, "recipe.release"),
+        ({"mirror": "ftp://x"}, "recipe.mirror"),
+        ({"packages": ()}, "recipe.packages"),
+        ({"packages": ("Bad Name",)}, "recipe.packages"),
+        ({"node_packages": ("ok", "-bad")}, "recipe.node_packages"),
+        ({"disk_size_mib": 100}, "recipe.disk_size_mib"),
+        ({"build_version": 0}, "recipe.build_version"),
+    ],
+)
+def test_validation(change: dict[str, object], field: str) -> None:
+    with pytest.raises(SpecError) as info:
+        ImageRecipe(**change)  # type: ignore[arg-type]
+    assert info.value.field == field
+
+
+def test_cache_root_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("OCFS2LAB_CACHE", str(tmp_path / "explicit"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_root() == tmp_path / "explicit"
+    monkeypatch.delenv("OCFS2LAB_CACHE")
+    assert cache_root() == tmp_path / "xdg" / "ocfs2lab"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_root() == tmp_path / "home" / ".cache" / "ocfs2lab"
+
+
+def test_lab_image_layout(tmp_path: Path) -> None:
+    image = LabImage.in_directory(tmp_path, ImageRecipe())
+    assert image.root_disk == tmp_path / "root.img"
+    assert image.directory == tmp_path
+    assert not image.exists()
+    for path in (image.root_disk, image.kernel, image.initrd):
+        path.write_bytes(b"x")
+    assert image.exists()

@@ -1,13 +1,12 @@
 """The lab image and the QEMU launcher, for real: build (or reuse) the image, boot it.
 
 The image is built once per test run (session fixture); the first run on a machine takes a
-few minutes, later runs reuse the cached image. Set ``OCFS2LAB_TEST_BOOKWORM=1`` to also
-build and boot a bookworm image.
+few minutes, later runs reuse the cached image. A bookworm image is built and booted too
+(the recipe's release parameter).
 """
 
 from __future__ import annotations
 
-import os
 import re
 import tempfile
 import time
@@ -258,9 +257,6 @@ def test_two_machines_boot_concurrently(lab_image: LabImage, lab_key: SshKey) ->
         assert _machine_leftovers(machine) == []
 
 
-@pytest.mark.skipif(
-    os.environ.get("OCFS2LAB_TEST_BOOKWORM") != "1", reason="set OCFS2LAB_TEST_BOOKWORM=1"
-)
 def test_bookworm_image_boots(lab_key: SshKey) -> None:
     image = build_image(ImageRecipe(release="bookworm"))
     with (

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
-  python3 python3-venv python3-pip git ca-certificates
+  python3 python3-venv python3-pip git ca-certificates debian-archive-keyring xz-utils procps util-linux
   qemu-system-x86 qemu-utils debootstrap e2fsprogs vde2
   docker.io openssh-server openssh-client busybox-static iproute2 kmod
   drbd-utils ocfs2-tools

@@ -43,7 +43,9 @@ class SshHost(Machine):
             local = self.ssh.control_dir / "docker.sock"
             if not local.exists():
                 self.ssh.forward_unix_socket(local, REMOTE_DOCKER_SOCKET)
-            client = docker_sdk.DockerClient(base_url=f"unix://{local}", timeout=300)
+            client = docker_sdk.DockerClient(
+                base_url=f"unix://{local}", version="auto", timeout=300
+            )
             try:
                 client.ping()
             except docker_sdk.errors.DockerException as err:

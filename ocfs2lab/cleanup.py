@@ -10,24 +10,51 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from attrs import asdict, define, field
 
-from ocfs2lab.errors import Ocfs2LabError, TransportError
+from ocfs2lab.errors import HostError, Ocfs2LabError, OwnershipError, TransportError
 from ocfs2lab.host.base import Shell
+from ocfs2lab.host.drbd import drbd_down, owned_resource_file
 from ocfs2lab.host.state import Ledger, all_ledgers
 from ocfs2lab.node.container import LAB_LABEL
 
 log = logging.getLogger(__name__)
+#: The OCFS2 modules in the seed's unload order (``modprobe -r`` one by one).
 OCFS2_MODULES = (
     "ocfs2_stack_o2cb",
+    "ocfs2_dlm",
     "ocfs2_dlmfs",
     "ocfs2",
-    "ocfs2_dlm",
     "ocfs2_nodemanager",
     "ocfs2_stackglue",
 )
+
+
+def unload_ocfs2_modules(host: Shell, names: Sequence[str]) -> None:
+    """Unload ``names`` (OCFS2 modules) in the seed's order, skipping ones not loaded.
+
+    Raises:
+        HostError: Some stay loaded; when ``[o2hb-*]`` kernel threads remain the advice is to
+            reboot the host.
+    """
+    wanted = [m for m in OCFS2_MODULES if m in names]
+    for mod in wanted:
+        if mod in host.loaded_modules():
+            host.run(["modprobe", "-r", mod], check=False, timeout=120)
+    left = [m for m in wanted if m in host.loaded_modules()]
+    if left:
+        threads = host.run(
+            ["sh", "-c", "grep -ls '^o2hb-' /proc/[0-9]*/comm || true"], timeout=30
+        ).stdout.strip()
+        raise HostError(
+            f"{host.name}: OCFS2 modules stay loaded: {', '.join(left)}",
+            hint="reboot the host: stale [o2hb-*] kernel threads hold the modules"
+            if threads
+            else "something still uses them: unmount OCFS2 and unregister the cluster first",
+        )
 
 
 @define
@@ -47,6 +74,22 @@ class Census:
     def lab_objects(self) -> dict[str, Any]:
         """Everything non-empty, by kind."""
         return {k: v for k, v in asdict(self).items() if v}
+
+
+def ocfs2_mounts(host: Shell) -> list[str]:
+    """Mount points of OCFS2 file systems on the host."""
+    text = host.run(["cat", "/proc/mounts"], timeout=30).stdout
+    return [
+        ln.split()[1]
+        for ln in text.splitlines()
+        if len(ln.split()) > 2 and ln.split()[2] == "ocfs2"
+    ]
+
+
+def registered_clusters(host: Shell) -> list[str]:
+    """o2cb clusters registered in the host kernel's configfs."""
+    res = host.run(["ls", "/sys/kernel/config/cluster"], check=False, timeout=30)
+    return res.stdout.split() if res.ok else []
 
 
 def _loop_backing(host: Shell) -> dict[str, str]:
@@ -73,10 +116,8 @@ def census(host: Shell, docker_client: Any | None = None) -> Census:
     c.loop_devices = [dev for dev, back in _loop_backing(host).items() if back in lab_files]
     status = host.run(["drbdsetup", "status"], check=False, timeout=60)
     c.drbd_resources = re.findall(r"^(\S+) role:", status.stdout, flags=re.M)
-    mounts = host.run(["cat", "/proc/mounts"], timeout=30).stdout
-    c.ocfs2_mounts = [ln.split()[1] for ln in mounts.splitlines() if " ocfs2 " in ln]
-    clusters = host.run(["ls", "/sys/kernel/config/cluster"], check=False, timeout=30)
-    c.clusters = clusters.stdout.split() if clusters.ok else []
+    c.ocfs2_mounts = ocfs2_mounts(host)
+    c.clusters = registered_clusters(host)
     loaded = host.loaded_modules()
     c.ocfs2_modules = [m for m in OCFS2_MODULES if m in loaded]
     c.files = [f for f in sorted(lab_files) if host.exists(f)]
@@ -128,7 +169,7 @@ def cleanup(
         ledger = Ledger(host, lab)
         for entry in reversed(entries):
             what = f"{entry.kind} {entry.key}"
-            if attempt(what, _undo_entry, host, entry.kind, entry.key, entry.data):
+            if attempt(what, _undo_entry, host, lab, entry.kind, entry.key, entry.data):
                 ledger.forget(entry.kind, entry.key)
     if errors:
         raise Ocfs2LabError(
@@ -138,7 +179,7 @@ def cleanup(
     return done
 
 
-def _undo_entry(host: Shell, kind: str, key: str, data: dict[str, Any]) -> None:
+def _undo_entry(host: Shell, lab_id: str, kind: str, key: str, data: dict[str, Any]) -> None:
     if kind == "cluster":
         mounts = host.run(["cat", "/proc/mounts"], timeout=30).stdout
         for line in mounts.splitlines():
@@ -148,11 +189,12 @@ def _undo_entry(host: Shell, kind: str, key: str, data: dict[str, Any]) -> None:
         if host.exists(f"/sys/kernel/config/cluster/{key}"):
             host.run(["o2cb", "unregister-cluster", key], timeout=120)
     elif kind == "drbd":
-        status = host.run(["drbdsetup", "status", key], check=False, timeout=60)
-        if status.ok and status.stdout.strip():
-            host.run(["drbdadm", "down", key], timeout=120)
-        host.run(["rm", "-f", str(data.get("file", f"/etc/drbd.d/{key}.res"))], timeout=30)
-        host.run(["rm", "-f", f"/var/lib/drbd/drbd-minor-{data.get('minor', 0)}.lkbd"], timeout=30)
+        res_file = str(data.get("file", f"/etc/drbd.d/{key}.res"))
+        text = host.run(["cat", res_file], check=False, timeout=30).stdout
+        if text and not owned_resource_file(text, lab_id):
+            raise OwnershipError(f"{res_file} is not lab {lab_id}'s any more; left alone")
+        drbd_down(host, key, int(data.get("minor", 0)))
+        host.run(["rm", "-f", res_file], timeout=30)
     elif kind == "loop":
         for dev, back in _loop_backing(host).items():
             if back == key:
@@ -160,11 +202,10 @@ def _undo_entry(host: Shell, kind: str, key: str, data: dict[str, Any]) -> None:
     elif kind == "file":
         host.run(["rm", "-f", key], timeout=60)
     elif kind == "modules":
-        for mod in data.get("names", []):
-            if mod in host.loaded_modules():
-                host.run(["modprobe", "-r", mod], check=False, timeout=120)
-        left = [m for m in data.get("names", []) if m in host.loaded_modules()]
-        if left:
-            raise Ocfs2LabError(f"modules still loaded: {', '.join(left)}")
+        names = list(data.get("names", []))
+        if key == "ocfs2":
+            unload_ocfs2_modules(host, names)
+        else:
+            host.unload_modules(*reversed(names))
     else:
         log.warning("cleanup: unknown ledger entry %s %s", kind, key)

@@ -18,7 +18,12 @@ from pathlib import Path
 
 from attrs import frozen
 
-from ocfs2lab.cleanup import OCFS2_MODULES
+from ocfs2lab.cleanup import (
+    OCFS2_MODULES,
+    ocfs2_mounts,
+    registered_clusters,
+    unload_ocfs2_modules,
+)
 from ocfs2lab.errors import OwnershipError
 from ocfs2lab.fs.heartbeat import HeartbeatRegion
 from ocfs2lab.fs.o2cb import O2cbCluster
@@ -137,7 +142,8 @@ class Cluster(Lifecycle):
         with self.step("drbd"), phase(rep, "drbd"):
             self.drbd = self.enter(DrbdResource(self.host, self.drbd_spec, self.ledger))
         with self.step("host modules"), phase(rep, "host modules"):
-            loaded = [m for m in HOST_MODULES if m not in self.host.loaded_modules()]
+            before = self.host.loaded_modules()
+            loaded = [m for m in OCFS2_MODULES if m not in before]
             if loaded:
                 self.ledger.record("modules", "ocfs2", names=list(loaded))
             self.host.load_modules(*HOST_MODULES)
@@ -157,8 +163,9 @@ class Cluster(Lifecycle):
             self.nodes = made
         with self.step("o2cb"), phase(rep, "o2cb bootstrap and join"):
             self.ledger.record("cluster", self.spec.name, device=self.drbd.device)
+            # Runs after the cluster is unregistered (undos unwind in reverse).
+            self.undo(self._forget_cluster, "forget cluster")
             self.o2cb = self.enter(O2cbCluster(self.nodes, self.spec))
-        self.undo(partial(self.ledger.forget, "cluster", self.spec.name), "forget cluster")
         with self.step("heartbeat region"):
             hb = HeartbeatSpec(mode="local", device=self.drbd.device)
             self.heartbeat = self.enter(HeartbeatRegion(self.o2cb, hb))
@@ -172,36 +179,55 @@ class Cluster(Lifecycle):
             # Local mode: mounting started heartbeat on the volume itself.
             self.heartbeat.wait_active(self.volume.uuid())
 
+    def _forget_cluster(self) -> None:
+        """Strike the cluster from the ledger once the kernel no longer has it."""
+        if not self.host.exists(f"/sys/kernel/config/cluster/{self.spec.name}"):
+            self.ledger.forget("cluster", self.spec.name)
+
     def _check_host_ocfs2(self) -> None:
-        """Refuse OCFS2 state on the host that no lab owns (unless ``force``)."""
-        owned = {e.key for es in all_ledgers(self.host).values() for e in es if e.kind == "cluster"}
-        res = self.host.run(["ls", "/sys/kernel/config/cluster"], check=False, timeout=30)
-        foreign = [c for c in res.stdout.split() if c not in owned] if res.ok else []
-        mounts = self.host.run(["cat", "/proc/mounts"], timeout=30).stdout
-        ocfs2_mounts = [ln.split()[1] for ln in mounts.splitlines() if " ocfs2 " in ln]
-        if (foreign or ocfs2_mounts) and not self.force:
+        """Refuse a host whose kernel already has an o2cb cluster or OCFS2 mounts.
+
+        A kernel holds one o2cb cluster at a time. One that a lab's ledger names belongs to
+        that lab (which may still be running): it is never touched here, only reported.
+        Foreign state is cleaned only with ``force``.
+
+        Raises:
+            OwnershipError: The host has clusters or OCFS2 mounts.
+        """
+        owners = {
+            e.key: lab
+            for lab, es in all_ledgers(self.host).items()
+            for e in es
+            if e.kind == "cluster"
+        }
+        clusters = registered_clusters(self.host)
+        mounts = ocfs2_mounts(self.host)
+        labs = {c: owners[c] for c in clusters if c in owners}
+        foreign = [c for c in clusters if c not in owners]
+        if labs:
+            raise OwnershipError(
+                f"{self.host.name} runs lab clusters {labs} already",
+                hint="end that lab first (`ocfs2lab down --lab ID`, or `ocfs2lab cleanup` "
+                "after a crash)",
+            )
+        if (foreign or mounts) and not self.force:
             raise OwnershipError(
                 f"{self.host.name} has OCFS2 state no lab created: clusters {foreign}, "
-                f"mounts {ocfs2_mounts}",
+                f"mounts {mounts}",
                 hint="unmount and unregister them yourself, or pass force=True",
             )
-        if self.force:
-            for mp in ocfs2_mounts:
-                self.host.run(["umount", mp], timeout=300)
-            for name in foreign:
-                self.host.run(["o2cb", "unregister-cluster", name], check=False, timeout=120)
+        for mp in mounts:
+            self.host.run(["umount", mp], timeout=300)
+        for name in foreign:
+            self.host.run(["o2cb", "unregister-cluster", name], timeout=120)
 
     def _unload_ocfs2(self, names: list[str]) -> None:
-        for mod in OCFS2_MODULES:
-            if mod in self.host.loaded_modules():
-                self.host.run(["modprobe", "-r", mod], check=False, timeout=120)
-        left = [m for m in OCFS2_MODULES if m in self.host.loaded_modules()]
-        if left:
-            threads = self.host.run(
-                ["sh", "-c", "grep -ls '^o2hb-' /proc/[0-9]*/comm || true"], timeout=30
-            ).stdout
-            hint = "reboot the host: stale [o2hb-*] threads hold the modules" if threads else None
-            raise OwnershipError(f"OCFS2 modules stay loaded: {', '.join(left)}", hint=hint)
+        """Unload the OCFS2 modules the lab loaded (``names``), in the seed's order.
+
+        Raises:
+            HostError: Modules stay loaded (advice to reboot when o2hb threads remain).
+        """
+        unload_ocfs2_modules(self.host, names)
         self.ledger.forget("modules", "ocfs2")
 
     # -- using ---------------------------------------------------------------------------

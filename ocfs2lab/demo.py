@@ -30,7 +30,7 @@ def run_demo(
     started = time.monotonic()
     with LabVm(hostname="ocfs2lab", log_dir=log_dir, reporter=reporter) as host:
         out["lab kernel"] = host.run(["uname", "-r"]).stdout.strip()
-        out["DRBD module"] = host.run(["sh", "-c", "modinfo -F version drbd"]).stdout.strip()
+        out["DRBD module"] = host.run(["modinfo", "-F", "version", "drbd"]).stdout.strip()
         with Cluster(
             host, nodes, name="ocfs2demo", drbd=DrbdSpec(size="2G"), reporter=reporter
         ) as c:

@@ -46,8 +46,8 @@ def wait_until(
 ) -> T:
     """Call ``probe`` until it returns something truthy, or give up at the deadline.
 
-    The probe may also raise :class:`StopWaiting` to end the wait at once with an error
-    (a VM that exited, a kernel oops). Poll intervals grow gently from ``interval`` up to
+    The probe may raise to end the wait at once (a VM that exited, a kernel oops); the
+    exception propagates. Poll intervals grow gently from ``interval`` up to
     ``max_interval``.
 
     Args:

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 from functools import partial
 
-from ocfs2lab.errors import HostError, LifecycleError, SpecError
+from ocfs2lab.errors import HostError, ParseError, SpecError
 from ocfs2lab.formats.cluster_conf import ClusterConf, HeartbeatMode, parse_cluster_conf
 from ocfs2lab.formats.o2cb import parse_cluster_status, parse_list_heartbeats
 from ocfs2lab.lifecycle import Lifecycle
@@ -118,8 +118,10 @@ class O2cbCluster(Lifecycle):
             self._clear_old_regions(first)
         with self.step("register node 1"):
             self._register(first)
-        kernels = {first.boot_id()}
         self.undo(partial(self._unregister, first), f"unregister on {first.spec.name}")
+        with self.step("timing knobs on node 1"):
+            self.set_timing(first)
+        kernels = {first.boot_id()}
         with self.step("copy cluster.conf from node 1"):
             text = first.get_file(CLUSTER_CONF).decode()
             copied = parse_cluster_conf(text, cluster=self.name)
@@ -134,6 +136,8 @@ class O2cbCluster(Lifecycle):
                     kernels.add(boot_id)
                     self.undo(partial(self._unregister, node), f"unregister on {node.spec.name}")
             outcome.raise_failures("join", lambda n: n.spec.name)
+        with self.step("timing knobs on nodes 2..N"):
+            run_parallel(rest, self.set_timing).raise_failures("timing", lambda n: n.spec.name)
         with self.step("wait for cluster online"):
             self.wait_online()
 
@@ -178,12 +182,12 @@ class O2cbCluster(Lifecycle):
 
     def _register(self, node: Node) -> None:
         node.run(["o2cb", "register-cluster", self.name], timeout=120)
-        self.set_timing(node)
 
     def _join(self, node: Node, conf_text: str) -> str:
+        boot_id = node.boot_id()
         self._prepare_node(node, conf_text)
         self._register(node)
-        return node.boot_id()
+        return boot_id
 
     def _unregister(self, node: Node) -> None:
         node.run(["o2cb", "unregister-cluster", self.name], timeout=120)
@@ -225,7 +229,8 @@ class O2cbCluster(Lifecycle):
         res = node.run(["o2cb", "cluster-status", self.name], check=False, timeout=60)
         try:
             return parse_cluster_status(res.stdout).online
-        except Exception:
+        except ParseError as err:
+            log.warning("%s: unreadable cluster-status: %s", node.spec.name, err)
             return False
 
     def wait_online(self) -> None:
@@ -235,40 +240,13 @@ class O2cbCluster(Lifecycle):
             WaitTimeout: Some node did not come online in time.
         """
 
-        def offline() -> list[str]:
-            return [n.spec.name for n in self.nodes if not self.online(n)]
-
-        def probe() -> bool | list[str]:
-            missing = offline()
-            return missing if missing else True
+        def all_online() -> bool | None:
+            missing = [n.spec.name for n in self.nodes if not self.online(n)]
+            return True if not missing else None
 
         wait_until(
-            probe,
+            all_online,
             what=f"cluster {self.name} online on every node",
             timeout=self.online_timeout,
             interval=0.5,
-        )
-
-
-def unload_stack(node: Node) -> None:
-    """Unload the OCFS2 modules in the seed's order; a module still in use raises.
-
-    Raises:
-        LifecycleError: A module stayed loaded and ``[o2hb-*]`` threads remain: reboot.
-    """
-    for mod in UNLOAD_ORDER:
-        if node.run(["test", "-d", f"/sys/module/{mod}"], check=False, timeout=30).ok:
-            node.run(["modprobe", "-r", mod], check=False, timeout=120)
-    left = [
-        m
-        for m in UNLOAD_ORDER
-        if node.run(["test", "-d", f"/sys/module/{m}"], check=False, timeout=30).ok
-    ]
-    threads = node.run(["sh", "-c", "grep -ls '^o2hb-' /proc/[0-9]*/comm"], check=False).stdout
-    if left and threads.strip():
-        raise LifecycleError(
-            f"{node.spec.name}: OCFS2 modules {', '.join(left)} stay loaded and [o2hb-*] kernel "
-            "threads remain",
-            step="unload modules",
-            hint="reboot the host: stale o2hb threads hold the modules",
         )

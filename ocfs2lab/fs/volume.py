@@ -119,11 +119,6 @@ class OcfsVolume(Lifecycle):
 
     def _acquire(self) -> None:
         first = self.nodes[0]
-        if not self.owned:
-            raise OwnershipError(
-                f"refusing to wipe and format {self.device}: the lab did not create it",
-                hint="pass owned=True only for a device you mean to lose",
-            )
         with self.step("wipe old signatures"):
             self.wipe(first)
         with self.step("mkfs.ocfs2"):
@@ -145,7 +140,16 @@ class OcfsVolume(Lifecycle):
 
         Only the device as the node sees it is written: for a DRBD device, DRBD's internal
         metadata lies beyond its end and is never touched.
+
+        Raises:
+            OwnershipError: The lab did not create the device (``owned`` is false).
+            CommandFailed: A wipe command failed.
         """
+        if not self.owned:
+            raise OwnershipError(
+                f"refusing to wipe and format {self.device}: the lab did not create it",
+                hint="pass owned=True only for a device you mean to lose",
+            )
         size = int(node.run(["blockdev", "--getsize64", self.device], timeout=60).stdout)
         node.run(["wipefs", "-a", self.device], timeout=120)
         for offset, length in wipe_ranges(size):

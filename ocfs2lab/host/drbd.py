@@ -34,6 +34,25 @@ def drbd_modules(syntax: DrbdSyntax) -> tuple[str, ...]:
     return ("drbd",) if syntax is DrbdSyntax.V84 else ("drbd", "drbd_transport_tcp")
 
 
+def drbd_down(host: Shell, name: str, minor: int) -> None:
+    """Take resource ``name`` down if the kernel has it, and remove drbdadm's per-minor
+    bookkeeping file.
+
+    Raises:
+        CommandFailed: ``drbdadm down`` failed (the device is still in use).
+    """
+    status = host.run(["drbdsetup", "status", name], check=False, timeout=60)
+    if status.ok and status.stdout.strip():
+        host.run(["drbdadm", "down", name], timeout=120)
+    host.run(["rm", "-f", f"/var/lib/drbd/drbd-minor-{minor}.lkbd"], timeout=30)
+
+
+def owned_resource_file(text: str, lab_id: str) -> bool:
+    """True when a resource file's first line names lab ``lab_id`` as its writer."""
+    first = text.splitlines()[0] if text else ""
+    return first == OWNER_MARK.format(lab_id=lab_id)
+
+
 class DrbdResource(Lifecycle):
     """A single-node DRBD resource, built on enter and removed on exit.
 
@@ -78,19 +97,23 @@ class DrbdResource(Lifecycle):
 
     def _acquire(self) -> None:
         spec, host = self.spec, self.host
+        before = host.loaded_modules()
+        loaded: list[str] = []
         with self.step("load drbd module"):
-            before = host.loaded_modules()
             if "drbd" not in before:
-                self.ledger.record("modules", "drbd", names=["drbd"])
-            host.load_modules("drbd")
-            self.proc = self.read_proc()
-            mods = drbd_modules(self.proc.syntax)
-            loaded = [m for m in mods if m not in before]
-            if loaded:
+                loaded.append("drbd")
                 self.ledger.record("modules", "drbd", names=loaded)
-            host.load_modules(*mods[1:])
+            host.load_modules("drbd")
         if loaded:
-            self.undo(partial(self._unload_modules, loaded), f"unload {', '.join(loaded)}")
+            # Registered now: the list grows if the transport is loaded below.
+            self.undo(partial(self._unload_modules, loaded), "unload DRBD modules")
+        with self.step("load drbd transport"):
+            self.proc = self.read_proc()
+            extra = [m for m in drbd_modules(self.proc.syntax)[1:] if m not in before]
+            if extra:
+                loaded.extend(extra)
+                self.ledger.record("modules", "drbd", names=loaded)
+                host.load_modules(*extra)
         with self.step("check minor and resource"):
             self._refuse_foreign()
         with self.step("backing file"):
@@ -119,9 +142,10 @@ class DrbdResource(Lifecycle):
             host.run(
                 ["drbdadm", "create-md", "--force", spec.name], input="yes\nyes\n", timeout=120
             )
+        # A failed `up` can leave the minor configured: its undo comes first.
+        self.undo(self._down, f"drbdadm down {spec.name}")
         with self.step("up"):
             self._up()
-        self.undo(self._down, f"drbdadm down {spec.name}")
         with self.step("primary"):
             host.run(["drbdadm", "primary", "--force", spec.name], timeout=120)
         with self.step("device ready"):
@@ -148,8 +172,8 @@ class DrbdResource(Lifecycle):
             if not self.ledger.owns("drbd", spec.name):
                 raise OwnershipError(
                     f"DRBD resource {spec.name} is up on {self.host.name} and is not this lab's",
-                    hint="pick another resource name, or `ocfs2lab cleanup --force` if it is a "
-                    "lab's leftover",
+                    hint="pick another resource name, or `ocfs2lab cleanup` if it is a lab's "
+                    "leftover",
                 )
             self._down()
         dev = self.proc.device(spec.minor)
@@ -181,10 +205,13 @@ class DrbdResource(Lifecycle):
         self.host.unload_modules(*reversed(names))
         self.ledger.forget("modules", "drbd")
 
+    def is_up(self) -> bool:
+        """True when the kernel has the resource configured."""
+        res = self.host.run(["drbdsetup", "status", self.spec.name], check=False, timeout=60)
+        return res.ok and bool(res.stdout.strip())
+
     def _down(self) -> None:
-        self.host.run(["drbdadm", "down", self.spec.name], timeout=120)
-        # drbdadm keeps a per-minor bookkeeping file; it goes with the resource.
-        self.host.run(["rm", "-f", f"/var/lib/drbd/drbd-minor-{self.spec.minor}.lkbd"], timeout=30)
+        drbd_down(self.host, self.spec.name, self.spec.minor)
 
     def _detach_loop(self) -> None:
         if self.loop_device:
@@ -193,7 +220,8 @@ class DrbdResource(Lifecycle):
 
     def _remove_resource_file(self) -> None:
         self.host.run(["rm", "-f", self.spec.resource_file], timeout=30)
-        self.ledger.forget("drbd", self.spec.name)
+        if not self.is_up():  # a resource that would not go down stays in the ledger
+            self.ledger.forget("drbd", self.spec.name)
 
     def _remove_backing_file(self) -> None:
         self.host.run(["rm", "-f", self.spec.backing_file], timeout=60)

@@ -29,6 +29,11 @@ def _runner(*, up_fails: bool = True, backing_exists: bool = False) -> FakeRunne
         loaded = "modprobe -a drbd" in runner.lines() and "modprobe -r drbd" not in runner.lines()
         return 0, "drbd 499712 0 - Live 0x0000000000000000\n" if loaded else ""
 
+    def status(argv: tuple[str, ...], data: bytes | None) -> tuple[int, str]:
+        lines = runner.lines()
+        up = "drbdadm up r" in lines and "drbdadm down r" not in lines
+        return (0, "r role:Primary\n") if up else (10, "")
+
     runner = FakeRunner(
         [
             (r"^cat /proc/modules", modules),
@@ -37,7 +42,7 @@ def _runner(*, up_fails: bool = True, backing_exists: bool = False) -> FakeRunne
             (r"^test -e", (1, "")),
             (r"^losetup --find --show", (0, "/dev/loop7\n")),
             (r"^uname -n", (0, "labvm\n")),
-            (r"^drbdsetup status", (10, "")),
+            (r"^drbdsetup status", status),
             (r"^drbdadm up", (1 if up_fails else 0, "")),
             (r"^ls -1 ", (2, "")),
         ]
@@ -88,8 +93,9 @@ def test_steps_in_order_and_undone_in_reverse() -> None:
 def test_foreign_backing_file_is_refused_before_anything_is_created() -> None:
     runner = _runner(backing_exists=True)
     host = Machine(runner, "fake")
-    with pytest.raises(LifecycleError) as info, DrbdResource(
-        host, DrbdSpec(name="r", size="1G"), Ledger(host, "lab1")
+    with (
+        pytest.raises(LifecycleError) as info,
+        DrbdResource(host, DrbdSpec(name="r", size="1G"), Ledger(host, "lab1")),
     ):
         pass
     assert isinstance(info.value.__cause__, OwnershipError)

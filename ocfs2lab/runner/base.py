@@ -7,7 +7,9 @@ it argv lists: never a shell string built from input.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Protocol, runtime_checkable
 
 from attrs import field, frozen
@@ -52,6 +54,12 @@ class CommandResult:
     where: str = "local"
     timed_out: bool = False
 
+    def __attrs_post_init__(self) -> None:
+        if _observers:
+            end = time.monotonic()
+            for observer in list(_observers):
+                observer(self, end - self.duration, end)
+
     @property
     def stdout(self) -> str:
         """Standard output decoded as UTF-8 (invalid bytes replaced)."""
@@ -84,6 +92,44 @@ class CommandResult:
         if self.exit_code != 0:
             raise CommandFailed(self, hint=hint)
         return self
+
+
+#: Called with (result, start, end) on the monotonic clock for every finished command.
+CommandObserver = Callable[["CommandResult", float, float], None]
+_observers: list[CommandObserver] = []
+
+
+@contextmanager
+def watch_commands() -> Iterator[list[tuple[float, float, tuple[str, ...]]]]:
+    """Collect ``(start, end, argv)`` of every command any runner finishes in the block.
+
+    Benchmarks use it to tell time spent waiting on commands from the library's own time.
+    """
+    seen: list[tuple[float, float, tuple[str, ...]]] = []
+
+    def observe(result: CommandResult, start: float, end: float) -> None:
+        seen.append((start, end, result.argv))
+
+    _observers.append(observe)
+    try:
+        yield seen
+    finally:
+        _observers.remove(observe)
+
+
+def busy_seconds(spans: Sequence[tuple[float, float, object]]) -> float:
+    """Length of the union of ``(start, end, ...)`` spans: time when any command ran."""
+    total, cur_start, cur_end = 0.0, None, None
+    for start, end, _ in sorted(spans, key=lambda s: s[0]):
+        if cur_end is None or start > cur_end:
+            if cur_start is not None and cur_end is not None:
+                total += cur_end - cur_start
+            cur_start, cur_end = start, end
+        else:
+            cur_end = max(cur_end, end)
+    if cur_start is not None and cur_end is not None:
+        total += cur_end - cur_start
+    return total
 
 
 @runtime_checkable

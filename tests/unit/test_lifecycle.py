@@ -6,6 +6,8 @@ import pytest
 
 from ocfs2lab.errors import LifecycleError, WaitTimeout
 from ocfs2lab.lifecycle import Lifecycle
+from ocfs2lab.runner.base import busy_seconds, watch_commands
+from ocfs2lab.runner.local import LocalRunner
 from ocfs2lab.wait import wait_until
 
 
@@ -109,3 +111,17 @@ def test_wait_until_gives_up_with_last_observation() -> None:
         wait_until(lambda: [], what="the thing", timeout=0.05, interval=0.01)
     assert "the thing" in str(info.value)
     assert info.value.last == []
+
+
+def test_busy_seconds_is_the_union_of_spans() -> None:
+    spans = [(0.0, 2.0, ()), (1.0, 3.0, ()), (5.0, 6.0, ())]
+    assert busy_seconds(spans) == 4.0
+    assert busy_seconds([]) == 0.0
+
+
+def test_watch_commands_sees_every_result() -> None:
+    with watch_commands() as spans:
+        LocalRunner().run(["true"])
+        LocalRunner().run(["false"], check=False)
+    assert [s[2] for s in spans] == [("true",), ("false",)]
+    assert all(end >= start for start, end, _ in spans)

@@ -88,6 +88,9 @@ class Cluster(Lifecycle):
         lab_id: The lab's id (a fresh one by default); labels and ledger use it.
         force: Clean OCFS2 state on the host that no lab owns (mounts, clusters) instead of
             refusing.
+        heartbeat_mode: ``"local"`` (heartbeat on the volume, started by mount) or
+            ``"global"`` (the volume's device added as a global region and started with
+            ``o2cb start-heartbeat`` before the mounts).
         reporter: Receives the phases.
 
     Raises:
@@ -107,6 +110,7 @@ class Cluster(Lifecycle):
         image: str = "ocfs2-node:latest",
         lab_id: str | None = None,
         force: bool = False,
+        heartbeat_mode: str = "local",
         reporter: Reporter | None = None,
     ) -> None:
         self.host = host
@@ -120,6 +124,7 @@ class Cluster(Lifecycle):
         self.image = image
         self.lab_id = check_lab_id(lab_id or new_lab_id())
         self.force = force
+        self.heartbeat_mode = HeartbeatSpec(mode=heartbeat_mode).mode  # type: ignore[arg-type]
         self.reporter: Reporter = reporter or LogReporter()
         self.ledger = Ledger(host, self.lab_id)
         self.drbd: DrbdResource | None = None
@@ -165,14 +170,20 @@ class Cluster(Lifecycle):
             self.ledger.record("cluster", self.spec.name, device=self.drbd.device)
             # Runs after the cluster is unregistered (undos unwind in reverse).
             self.undo(self._forget_cluster, "forget cluster")
-            self.o2cb = self.enter(O2cbCluster(self.nodes, self.spec))
-        with self.step("heartbeat region"):
-            hb = HeartbeatSpec(mode="local", device=self.drbd.device)
-            self.heartbeat = self.enter(HeartbeatRegion(self.o2cb, hb))
+            self.o2cb = self.enter(
+                O2cbCluster(self.nodes, self.spec, heartbeat_mode=self.heartbeat_mode)
+            )
+        hb = HeartbeatSpec(mode=self.heartbeat_mode, device=self.drbd.device)
+        self.heartbeat = HeartbeatRegion(self.o2cb, hb)
         with self.step("volume"), phase(rep, "mkfs and mount"):
             self.volume = self.enter(
                 OcfsVolume(
-                    self.nodes, self.drbd.device, self.volume_spec, self.spec.name, owned=True
+                    self.nodes,
+                    self.drbd.device,
+                    self.volume_spec,
+                    self.spec.name,
+                    owned=True,
+                    heartbeat=self.heartbeat,
                 )
             )
         with self.step("heartbeat started"):

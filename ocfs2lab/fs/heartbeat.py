@@ -11,11 +11,13 @@ started with ``o2cb start-heartbeat``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 from attrs import frozen
 
 from ocfs2lab.errors import HostError
-from ocfs2lab.fs.o2cb import CONFIGFS, O2cbCluster
+from ocfs2lab.formats.o2cb import parse_list_heartbeats
+from ocfs2lab.fs.o2cb import CLUSTER_CONF, CONFIGFS, O2cbCluster
 from ocfs2lab.lifecycle import Lifecycle
 from ocfs2lab.node.base import Node
 from ocfs2lab.spec.storage import HeartbeatSpec
@@ -75,6 +77,7 @@ class HeartbeatRegion(Lifecycle):
         self.cluster = cluster
         self.spec = spec
         self.nodes = tuple(nodes or cluster.nodes)
+        self.region_uuids: list[str] = []
 
     def describe(self) -> str:
         """Name for messages."""
@@ -95,6 +98,46 @@ class HeartbeatRegion(Lifecycle):
                     and not node.run(["test", "-b", self.spec.device], check=False, timeout=30).ok
                 ):
                     raise HostError(f"{node.spec.name}: {self.spec.device} is not a block device")
+        if self.spec.mode == "global":
+            self._start_global()
+
+    def _start_global(self) -> None:
+        """Add the device as the cluster's region on node 1, give every node the resulting
+        cluster.conf, and start heartbeat once per kernel."""
+        if not self.spec.device:
+            raise HostError("global heartbeat needs a region device (HeartbeatSpec.device)")
+        first, name, device = self.nodes[0], self.cluster.name, self.spec.device
+        with self.step("add heartbeat region"):
+            first.run(["o2cb", "add-heartbeat", name, device], timeout=120)
+        self.undo(
+            lambda: first.run(["o2cb", "remove-heartbeat", name, device], timeout=120),
+            "remove heartbeat region",
+        )
+        with self.step("verify heartbeat stanza"):
+            listed = first.run(["o2cb", "list-heartbeats", name], timeout=60).stdout
+            self.region_uuids = [hb.region for hb in parse_list_heartbeats(listed)]
+            if not self.region_uuids:
+                raise HostError(f"node 1's cluster.conf has no heartbeat: stanza for {name}")
+            conf = first.get_file(CLUSTER_CONF)
+            for node in self.nodes[1:]:
+                node.put_file(CLUSTER_CONF, conf)
+        kernels: set[str] = set()
+        for node in self.nodes:
+            boot_id = node.boot_id()
+            if boot_id in kernels:
+                continue
+            with self.step(f"start heartbeat on {node.spec.name}"):
+                node.run(["o2cb", "start-heartbeat", name], timeout=180)
+            kernels.add(boot_id)
+            self.undo(
+                partial(node.run, ["o2cb", "stop-heartbeat", name], timeout=180),
+                f"stop heartbeat on {node.spec.name}",
+            )
+        with self.step("heartbeat active"):
+            for uuid in self.region_uuids:
+                self.wait_active(uuid)
+        with self.step("cluster online"):
+            self.cluster.wait_online()
 
     def mode(self, node: Node) -> str:
         """The cluster's heartbeat mode in ``node``'s kernel (``local`` or ``global``)."""

@@ -138,8 +138,11 @@ class O2cbCluster(Lifecycle):
             outcome.raise_failures("join", lambda n: n.spec.name)
         with self.step("timing knobs on nodes 2..N"):
             run_parallel(rest, self.set_timing).raise_failures("timing", lambda n: n.spec.name)
-        with self.step("wait for cluster online"):
-            self.wait_online()
+        if self.heartbeat_mode is HeartbeatMode.LOCAL:
+            # In global mode o2cb reports the cluster online only once the global regions
+            # heartbeat: HeartbeatRegion waits for it after starting them.
+            with self.step("wait for cluster online"):
+                self.wait_online()
 
     def _prepare_node(self, node: Node, conf_text: str) -> None:
         node.run(["mkdir", "-p", "/etc/ocfs2"], timeout=30)

@@ -9,6 +9,7 @@ from functools import partial
 from attrs import frozen
 
 from ocfs2lab.errors import OwnershipError
+from ocfs2lab.fs.heartbeat import HeartbeatRegion
 from ocfs2lab.lifecycle import Lifecycle
 from ocfs2lab.node.base import Node
 from ocfs2lab.parallel import run_parallel
@@ -35,7 +36,9 @@ def wipe_ranges(size: int, head: int = WIPE_HEAD) -> list[tuple[int, int]]:
     return ranges
 
 
-def mkfs_argv(spec: VolumeSpec, device: str, cluster: str, slots: int) -> list[str]:
+def mkfs_argv(
+    spec: VolumeSpec, device: str, cluster: str, slots: int, *, global_heartbeat: bool = False
+) -> list[str]:
     """The ``mkfs.ocfs2`` command for ``spec``."""
     argv = [
         "mkfs.ocfs2",
@@ -52,6 +55,8 @@ def mkfs_argv(spec: VolumeSpec, device: str, cluster: str, slots: int) -> list[s
         argv += ["-C", str(spec.cluster_size)]
     if spec.journal_size:
         argv += ["-J", f"size={spec.journal_size // MiB}M"]
+    if global_heartbeat:
+        argv.append("--global-heartbeat")
     return [*argv, device]
 
 
@@ -90,6 +95,8 @@ class OcfsVolume(Lifecycle):
         owned: The lab created ``device`` (wiping and formatting anything else is refused).
         mount_attempts: Mount retries per node.
         mount_timeout: Seconds one mount may take.
+        heartbeat: The cluster's heartbeat region, entered right after mkfs (global mode
+            needs the formatted device to add and start its region).
     """
 
     def __init__(
@@ -102,6 +109,7 @@ class OcfsVolume(Lifecycle):
         owned: bool,
         mount_attempts: int = 5,
         mount_timeout: float = 180.0,
+        heartbeat: HeartbeatRegion | None = None,
     ) -> None:
         self.nodes = tuple(nodes)
         self.device = device
@@ -112,6 +120,7 @@ class OcfsVolume(Lifecycle):
         self.mount_timeout = mount_timeout
         self.slots = spec.slots or len(self.nodes)
         self.mkfs_result: CommandResult | None = None
+        self.heartbeat = heartbeat
 
     def describe(self) -> str:
         """Name for messages."""
@@ -122,8 +131,16 @@ class OcfsVolume(Lifecycle):
         with self.step("wipe old signatures"):
             self.wipe(first)
         with self.step("mkfs.ocfs2"):
-            argv = mkfs_argv(self.spec, self.device, self.cluster_name, self.slots)
+            glob = self.heartbeat is not None and self.heartbeat.spec.mode == "global"
+            argv = mkfs_argv(
+                self.spec, self.device, self.cluster_name, self.slots, global_heartbeat=glob
+            )
             self.mkfs_result = first.run(argv, input="y\n", timeout=600)
+        if self.heartbeat is not None:
+            # Local mode checks the mode only; global mode adds and starts the region on the
+            # formatted device (o2cb reads its UUID from the superblock).
+            with self.step("heartbeat region"):
+                self.enter(self.heartbeat)
         with self.step("mount on every node"):
             for wave in mount_waves(self.nodes):
                 outcome = run_parallel(wave, self._mount)

@@ -75,6 +75,24 @@ def test_full_deploy_three_nodes(lab_host: LabVm, tmp_path: Path) -> None:
     assert_nothing_left(lab_host)
 
 
+def test_global_heartbeat_deploy(lab_host: LabVm) -> None:
+    """Global mode: the formatted device is added as a region on node 1, its heartbeat:
+    stanza reaches every node's cluster.conf, heartbeat starts before the mounts."""
+    with Cluster(lab_host, 2, name="labglobal", drbd=SMALL, heartbeat_mode="global") as c:
+        assert c.heartbeat is not None and c.volume is not None
+        uuid = c.volume.uuid()
+        assert c.heartbeat.region_uuids == [uuid]
+        for node in c.nodes:
+            assert c.heartbeat.mode(node) == "global"
+            conf = node.get_file("/etc/ocfs2/cluster.conf").decode()
+            assert "heartbeat:" in conf and f"region = {uuid}" in conf
+            assert "heartbeat_mode = global" in conf
+        assert [r.uuid for r in c.heartbeat.regions(c.nodes[0]) if r.active] == [uuid]
+        c.nodes[1].put_file("/mnt/ocfs2/from-node-2", b"global\n")
+        assert c.nodes[0].get_file("/mnt/ocfs2/from-node-2") == b"global\n"
+    assert_nothing_left(lab_host)
+
+
 def test_foreign_backing_file_is_refused_and_untouched(lab_host: LabVm) -> None:
     path = "/var/tmp/someone-elses.img"
     lab_host.put_file(path, b"not the lab's\n")

@@ -12,10 +12,11 @@ import pytest
 from ocfs2lab.cluster import Cluster
 from ocfs2lab.errors import SpecError, WaitTimeout
 from ocfs2lab.fs.o2cb import O2cbCluster
+from ocfs2lab.fs.volume import mkfs_argv
 from ocfs2lab.host.base import Machine
 from ocfs2lab.node.base import NodeKind
 from ocfs2lab.spec.cluster import ClusterSpec, NodeSpec
-from ocfs2lab.spec.storage import DrbdSpec
+from ocfs2lab.spec.storage import DrbdSpec, VolumeSpec
 from tests.support.fake import FakeRunner
 
 
@@ -76,3 +77,19 @@ def test_wait_online_gives_up_on_an_offline_node() -> None:
     nodes = [FakeNode(runner, n) for n in spec.nodes]
     with pytest.raises(WaitTimeout):
         O2cbCluster(nodes, spec, online_timeout=0.3).wait_online()
+
+
+def test_mkfs_argv_global_heartbeat_flag() -> None:
+    local = mkfs_argv(VolumeSpec(), "/dev/drbd0", "lab", 3)
+    assert local == [
+        "mkfs.ocfs2",
+        "--cluster-stack=o2cb",
+        "--cluster-name=lab",
+        "-N",
+        "3",
+        "-L",
+        "ocfs2vol",
+        "/dev/drbd0",
+    ]
+    glob = mkfs_argv(VolumeSpec(), "/dev/drbd0", "lab", 3, global_heartbeat=True)
+    assert glob[-2:] == ["--global-heartbeat", "/dev/drbd0"]

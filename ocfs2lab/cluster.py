@@ -86,8 +86,8 @@ class Cluster(Lifecycle):
         timing: Heartbeat and o2net knobs.
         image: Node image (``ocfs2-node:latest``, built in the lab image).
         lab_id: The lab's id (a fresh one by default); labels and ledger use it.
-        force: Clean OCFS2 state on the host that no lab owns (mounts, clusters) instead of
-            refusing.
+        force: Clean OCFS2 and DRBD state on the host that no lab owns (mounts, clusters, a
+            same-named DRBD resource) instead of refusing.
         heartbeat_mode: ``"local"`` (heartbeat on the volume, started by mount) or
             ``"global"`` (the volume's device added as a global region and started with
             ``o2cb start-heartbeat`` before the mounts).
@@ -145,7 +145,9 @@ class Cluster(Lifecycle):
             self._check_host_ocfs2()
             client.images.get(self.image)
         with self.step("drbd"), phase(rep, "drbd"):
-            self.drbd = self.enter(DrbdResource(self.host, self.drbd_spec, self.ledger))
+            self.drbd = self.enter(
+                DrbdResource(self.host, self.drbd_spec, self.ledger, force=self.force)
+            )
         with self.step("host modules"), phase(rep, "host modules"):
             before = self.host.loaded_modules()
             loaded = [m for m in OCFS2_MODULES if m not in before]

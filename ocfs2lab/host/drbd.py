@@ -65,6 +65,7 @@ class DrbdResource(Lifecycle):
         host: The host whose kernel holds the resource.
         spec: Name, minor, size, backing file.
         ledger: The lab's ledger on that host (ownership).
+        force: Take down a same-named resource (and overwrite its file) that no lab owns.
 
     Attributes:
         device: ``/dev/drbd<minor>`` once built.
@@ -72,10 +73,11 @@ class DrbdResource(Lifecycle):
         proc: ``/proc/drbd`` as parsed when the module was checked.
     """
 
-    def __init__(self, host: Shell, spec: DrbdSpec, ledger: Ledger) -> None:
+    def __init__(self, host: Shell, spec: DrbdSpec, ledger: Ledger, *, force: bool = False) -> None:
         self.host = host
         self.spec = spec
         self.ledger = ledger
+        self.force = force
         self.device = spec.device
         self.loop_device: str | None = None
         self.proc: DrbdProcInfo | None = None
@@ -165,24 +167,28 @@ class DrbdResource(Lifecycle):
         return f"{mark}\n{config.render(self.syntax)}"
 
     def _refuse_foreign(self) -> None:
+        """Reuse the name of a stale resource this lab owns (taken down first), clean a
+        foreign one only when forced, refuse it otherwise."""
         spec = self.spec
-        assert self.proc is not None
-        status = self.host.run(["drbdsetup", "status", spec.name], check=False, timeout=60)
-        if status.ok and status.stdout.strip():
-            if not self.ledger.owns("drbd", spec.name):
+        if self.is_up():
+            if not self.ledger.owns("drbd", spec.name) and not self.force:
                 raise OwnershipError(
                     f"DRBD resource {spec.name} is up on {self.host.name} and is not this lab's",
-                    hint="pick another resource name, or `ocfs2lab cleanup` if it is a lab's "
-                    "leftover",
+                    hint="pick another resource name, `ocfs2lab cleanup` if it is a lab's "
+                    "leftover, or force=True to take it down",
                 )
+            log.warning("%s: taking down stale DRBD resource %s", self.host.name, spec.name)
             self._down()
+            self.proc = self.read_proc()
+        assert self.proc is not None
         dev = self.proc.device(spec.minor)
         if dev is not None and not dev.unconfigured:
             raise OwnershipError(
                 f"DRBD minor {spec.minor} is in use on {self.host.name} ({dev.cs})",
                 hint="pick another minor (DrbdSpec.minor)",
             )
-        if self.host.exists(spec.resource_file) and not self.ledger.owns("drbd", spec.name):
+        foreign_file = not self.ledger.owns("drbd", spec.name) and not self.force
+        if foreign_file and self.host.exists(spec.resource_file):
             raise OwnershipError(
                 f"{spec.resource_file} exists on {self.host.name} and is not this lab's",
                 hint="pick another resource name",

@@ -100,3 +100,35 @@ def test_foreign_backing_file_is_refused_before_anything_is_created() -> None:
         pass
     assert isinstance(info.value.__cause__, OwnershipError)
     assert not any(c.startswith(("truncate", "losetup", "drbdadm")) for c in runner.lines())
+
+
+def test_foreign_drbd_resource_refused_unless_forced() -> None:
+    def runner_with_foreign() -> FakeRunner:
+        return FakeRunner(
+            [
+                (r"^cat /proc/modules", (0, "drbd 1 0 - Live 0x0\n")),
+                (r"^cat /proc/drbd", (0, PROC_84)),
+                (r"^drbdsetup status r", (0, "r role:Primary\n")),
+                (r"^test -e", (1, "")),
+                (r"^ls -1 ", (2, "")),
+            ]
+        )
+
+    refused = runner_with_foreign()
+    host = Machine(refused, "fake")
+    with (
+        pytest.raises(LifecycleError) as info,
+        DrbdResource(host, DrbdSpec(name="r", size="1G"), Ledger(host, "lab1")),
+    ):
+        pass
+    assert isinstance(info.value.__cause__, OwnershipError)
+    assert "drbdadm down r" not in refused.lines()
+
+    forced = runner_with_foreign()
+    host = Machine(forced, "fake")
+    with (
+        pytest.raises(LifecycleError),
+        DrbdResource(host, DrbdSpec(name="r", size="1G"), Ledger(host, "lab1"), force=True),
+    ):
+        pass  # the fake keeps reporting it up; what matters is that it was taken down
+    assert "drbdadm down r" in forced.lines()

@@ -11,6 +11,7 @@ import time
 from ocfs2lab.cluster import Cluster
 from ocfs2lab.host.labvm import LabVm
 from ocfs2lab.report import LogReporter
+from ocfs2lab.runner.base import busy_seconds, watch_commands
 from ocfs2lab.spec.storage import DrbdSpec
 
 
@@ -29,12 +30,16 @@ def main() -> None:
             cluster = Cluster(
                 host, args.nodes, name="bench", drbd=DrbdSpec(size="1G"), reporter=rep
             )
-            with cluster:
-                up = time.monotonic() - started
-                cluster.run_workload()
-                down_from = time.monotonic()
-            down = time.monotonic() - down_from
+            with watch_commands() as spans:
+                with cluster:
+                    up = time.monotonic() - started
+                    cluster.run_workload()
+                    down_from = time.monotonic()
+                down = time.monotonic() - down_from
+            wall = time.monotonic() - started
+            own = 1 - busy_seconds(spans) / wall
             print(f"run {run + 1}: {args.nodes} nodes up in {up:.1f} s, teardown {down:.1f} s")
+            print(f"  {len(spans)} commands; share of wall time not waiting on one: {own:.1%}")
             for name, seconds in rep.durations.items():
                 print(f"  {name:26s} {seconds:7.1f} s")
             for name, seconds in cluster.timings.items():

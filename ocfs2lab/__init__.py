@@ -30,10 +30,22 @@ from ocfs2lab.host.drbd import DrbdResource
 from ocfs2lab.host.labvm import LabVm
 from ocfs2lab.host.local import LocalHost
 from ocfs2lab.host.ssh import SshHost
+from ocfs2lab.host.state import Ledger, new_lab_id
 from ocfs2lab.lifecycle import Lifecycle
 from ocfs2lab.node.base import Node
-from ocfs2lab.node.container import ContainerNode
-from ocfs2lab.observe import Expect, Timeline, WriteRecorder
+from ocfs2lab.node.container import ContainerNode, ContainerSettings, DockerNetwork
+from ocfs2lab.observe import (
+    EventKind,
+    Expect,
+    ExpectTimeout,
+    ForbiddenEvent,
+    KernelErrorsFound,
+    LabEventKind,
+    LostWrites,
+    Timeline,
+    TimelineError,
+    WriteRecorder,
+)
 from ocfs2lab.report import LogReporter, Reporter
 from ocfs2lab.runner.base import CommandResult, Runner
 from ocfs2lab.runner.docker import DockerExecRunner
@@ -41,7 +53,15 @@ from ocfs2lab.runner.local import LocalRunner
 from ocfs2lab.runner.ssh import SshRunner, SshTarget
 from ocfs2lab.spec.cluster import ClusterSpec, NetworkSpec, NodeSpec, TimingSpec
 from ocfs2lab.spec.storage import DrbdSpec, HeartbeatSpec, VolumeSpec
-from ocfs2lab.vm import ImageRecipe, LabImage, QemuMachine, QemuSpec, build_image
+from ocfs2lab.vm import (
+    ImageBuildError,
+    ImageRecipe,
+    LabImage,
+    QemuMachine,
+    QemuSpec,
+    QmpCommandError,
+    build_image,
+)
 
 __all__ = [
     "Census",
@@ -53,23 +73,33 @@ __all__ = [
     "CommandResult",
     "CommandTimeout",
     "ContainerNode",
+    "ContainerSettings",
     "DockerExecRunner",
+    "DockerNetwork",
     "DrbdResource",
     "DrbdSpec",
+    "EventKind",
     "Expect",
+    "ExpectTimeout",
+    "ForbiddenEvent",
     "FsckReport",
     "HeartbeatRegion",
     "HeartbeatSpec",
     "Host",
     "HostError",
+    "ImageBuildError",
     "ImageRecipe",
+    "KernelErrorsFound",
+    "LabEventKind",
     "LabImage",
     "LabVm",
+    "Ledger",
     "Lifecycle",
     "LifecycleError",
     "LocalHost",
     "LocalRunner",
     "LogReporter",
+    "LostWrites",
     "Machine",
     "NetworkSpec",
     "Node",
@@ -81,6 +111,7 @@ __all__ = [
     "ParseError",
     "QemuMachine",
     "QemuSpec",
+    "QmpCommandError",
     "Reporter",
     "Runner",
     "SharedIoWorkload",
@@ -90,6 +121,7 @@ __all__ = [
     "SshRunner",
     "SshTarget",
     "Timeline",
+    "TimelineError",
     "TimingSpec",
     "TransportError",
     "VolumeSpec",
@@ -99,4 +131,5 @@ __all__ = [
     "build_image",
     "census",
     "cleanup",
+    "new_lab_id",
 ]

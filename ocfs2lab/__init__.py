@@ -8,6 +8,7 @@ Specs (frozen, validated) say what to build; handles (context managers) are what
 
 from ocfs2lab.cleanup import Census, census, cleanup
 from ocfs2lab.cluster import Cluster, ClusterStatus
+from ocfs2lab.doctor import Check, DoctorReport, diagnose
 from ocfs2lab.errors import (
     CommandError,
     CommandFailed,
@@ -65,6 +66,7 @@ from ocfs2lab.vm import (
 
 __all__ = [
     "Census",
+    "Check",
     "Cluster",
     "ClusterSpec",
     "ClusterStatus",
@@ -76,6 +78,7 @@ __all__ = [
     "ContainerSettings",
     "DockerExecRunner",
     "DockerNetwork",
+    "DoctorReport",
     "DrbdResource",
     "DrbdSpec",
     "EventKind",
@@ -131,5 +134,6 @@ __all__ = [
     "build_image",
     "census",
     "cleanup",
+    "diagnose",
     "new_lab_id",
 ]

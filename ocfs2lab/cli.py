@@ -20,10 +20,12 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from ocfs2lab.cleanup import census, cleanup
 from ocfs2lab.cluster import Cluster
 from ocfs2lab.demo import run_demo
+from ocfs2lab.doctor import diagnose
 from ocfs2lab.errors import Ocfs2LabError, SpecError
 from ocfs2lab.host.base import Host
 from ocfs2lab.host.local import LocalHost
@@ -131,6 +133,43 @@ def demo(
         table.add_row(f"time: {name}", f"{seconds:.1f} s")
     table.add_row("time: total", f"{time.monotonic() - started:.1f} s")
     Console().print(table)
+
+
+_STATUS_STYLE = {"ok": "green", "warn": "yellow", "missing": "red", "error": "bold red"}
+
+
+@app.command()
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check this machine: QEMU, KVM, image tools, disk space, the image cache, Docker, the
+    host kernel's OCFS2 and DRBD, Python extras; for each gap, what it means and the fix.
+
+    Exits 1 when a piece is missing or broken, 0 otherwise (warnings included).
+    """
+    report = diagnose()
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=1))
+    else:
+        table = Table(title="ocfs2lab doctor", show_lines=True)
+        for column in ("check", "status", "found", "meaning", "fix"):
+            table.add_column(column, overflow="fold")
+        for check in report.checks:
+            style = _STATUS_STYLE.get(check.status, "")
+            table.add_row(
+                Text(check.name),
+                Text(check.status, style=style),
+                Text(check.found),
+                Text(check.meaning),
+                Text(check.fix or "-"),
+            )
+        console.print(table)
+        failing = report.failing
+        if failing:
+            console.print(f"[red]not ready:[/] {', '.join(c.name for c in failing)}")
+        else:
+            console.print("[green]ready[/] (warnings say what is slower or optional)")
+    raise typer.Exit(0 if report.ok else 1)
 
 
 SshOption = Annotated[

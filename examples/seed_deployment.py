@@ -15,19 +15,29 @@ import ocfs2lab
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    # --8<-- [start:deploy]
     with (
         ocfs2lab.LabVm() as host,
         ocfs2lab.Cluster(host, 3, name="example", drbd=ocfs2lab.DrbdSpec(size="1G")) as cluster,
     ):
+        # --8<-- [end:deploy]
+        # --8<-- [start:status]
         status = cluster.status()
         print(f"online: {status.online}; real kernel nodes: {status.kernel_nodes}")
         print(status.note)
+        # --8<-- [end:status]
+        # --8<-- [start:files]
         first, last = cluster.nodes[0], cluster.nodes[-1]
         first.put_file("/mnt/ocfs2/hello", b"hello from node 1\n")
         print("node 3 reads:", last.get_file("/mnt/ocfs2/hello").decode().strip())
+        # --8<-- [end:files]
+        # --8<-- [start:workload]
         report = cluster.run_workload(report_root=Path.cwd())
         print("workload:", "PASS" if report.ok else "FAIL", "->", report.report_dir)
+        # --8<-- [end:workload]
+        # --8<-- [start:fsck]
         print("fsck clean:", cluster.fsck().clean)
+        # --8<-- [end:fsck]
 
 
 if __name__ == "__main__":

@@ -22,6 +22,17 @@ from ocfs2lab.errors import (
     TransportError,
     WaitTimeout,
 )
+from ocfs2lab.experiment import (
+    DiskStall,
+    Fault,
+    Freeze,
+    Kill,
+    Partition,
+    RecoveryExperiment,
+    RecoveryReport,
+    RecoverySeries,
+    RecoveryTimes,
+)
 from ocfs2lab.fs.heartbeat import HeartbeatRegion
 from ocfs2lab.fs.o2cb import O2cbCluster
 from ocfs2lab.fs.volume import FsckReport, OcfsVolume
@@ -32,9 +43,13 @@ from ocfs2lab.host.labvm import LabVm
 from ocfs2lab.host.local import LocalHost
 from ocfs2lab.host.ssh import SshHost
 from ocfs2lab.host.state import Ledger, new_lab_id
+from ocfs2lab.kernel_cluster import SshCluster, VmCluster
 from ocfs2lab.lifecycle import Lifecycle
+from ocfs2lab.node.background import RemoteProcess
 from ocfs2lab.node.base import Node
 from ocfs2lab.node.container import ContainerNode, ContainerSettings, DockerNetwork
+from ocfs2lab.node.ssh import SshNode
+from ocfs2lab.node.vm import VmNode
 from ocfs2lab.observe import (
     EventKind,
     Expect,
@@ -51,6 +66,7 @@ from ocfs2lab.report import LogReporter, Reporter
 from ocfs2lab.runner.base import CommandResult, Runner
 from ocfs2lab.runner.docker import DockerExecRunner
 from ocfs2lab.runner.local import LocalRunner
+from ocfs2lab.runner.process import Spawned, spawn
 from ocfs2lab.runner.ssh import SshRunner, SshTarget
 from ocfs2lab.spec.cluster import ClusterSpec, NetworkSpec, NodeSpec, TimingSpec
 from ocfs2lab.spec.storage import DrbdSpec, HeartbeatSpec, VolumeSpec
@@ -63,6 +79,7 @@ from ocfs2lab.vm import (
     QmpCommandError,
     build_image,
 )
+from ocfs2lab.vm.switch import VdeSwitch
 
 __all__ = [
     "Census",
@@ -76,6 +93,7 @@ __all__ = [
     "CommandTimeout",
     "ContainerNode",
     "ContainerSettings",
+    "DiskStall",
     "DockerExecRunner",
     "DockerNetwork",
     "DoctorReport",
@@ -84,7 +102,9 @@ __all__ = [
     "EventKind",
     "Expect",
     "ExpectTimeout",
+    "Fault",
     "ForbiddenEvent",
+    "Freeze",
     "FsckReport",
     "HeartbeatRegion",
     "HeartbeatSpec",
@@ -93,6 +113,7 @@ __all__ = [
     "ImageBuildError",
     "ImageRecipe",
     "KernelErrorsFound",
+    "Kill",
     "LabEventKind",
     "LabImage",
     "LabVm",
@@ -112,21 +133,33 @@ __all__ = [
     "OcfsVolume",
     "OwnershipError",
     "ParseError",
+    "Partition",
     "QemuMachine",
     "QemuSpec",
     "QmpCommandError",
+    "RecoveryExperiment",
+    "RecoveryReport",
+    "RecoverySeries",
+    "RecoveryTimes",
+    "RemoteProcess",
     "Reporter",
     "Runner",
     "SharedIoWorkload",
     "Shell",
+    "Spawned",
     "SpecError",
+    "SshCluster",
     "SshHost",
+    "SshNode",
     "SshRunner",
     "SshTarget",
     "Timeline",
     "TimelineError",
     "TimingSpec",
     "TransportError",
+    "VdeSwitch",
+    "VmCluster",
+    "VmNode",
     "VolumeSpec",
     "WaitTimeout",
     "WorkloadReport",
@@ -136,4 +169,5 @@ __all__ = [
     "cleanup",
     "diagnose",
     "new_lab_id",
+    "spawn",
 ]

@@ -98,6 +98,10 @@ class EventKind(enum.StrEnum):
     """``o2dlm: Node N (he) is the Recovery Master ...``: another node recovers."""
     RECOVERY_END = "recovery_end"
     """``o2dlm: End recovery on domain ...``."""
+    DLM_ERROR = "dlm_error"
+    """A lock request failed: ``DLM error -22 while calling ocfs2_dlm_lock on resource ...``
+    or ``dlm status = DLM_IVLOCKID`` (``errno`` or ``detail``), e.g. on a node that was
+    evicted from the domain while it was frozen and runs on."""
     JOURNAL_REPLAY_BEGIN = "journal_replay_begin"
     """``ocfs2: Begin replay journal (node N, slot S) on device (MAJ,MIN)``."""
     JOURNAL_REPLAY_END = "journal_replay_end"
@@ -684,6 +688,23 @@ def _recovery_master(m: re.Match[str]) -> dict[str, Any]:
         "dead_node": int(m.group("dead")),
         "domain": m.group("domain"),
     }
+
+
+@_pattern(  # dlmglue.c ocfs2_log_dlm_error
+    r"DLM error (?P<errno>-?\d+) while calling (?P<func>\S+) on resource (?P<res>\S+)"
+)
+def _dlm_error(m: re.Match[str]) -> dict[str, Any]:
+    return {
+        "kind": EventKind.DLM_ERROR,
+        "subsystem": "ocfs2",
+        "errno": int(m.group("errno")),
+        "detail": f"{m.group('func')} {m.group('res')}",
+    }
+
+
+@_pattern(r"dlm status = (?P<status>DLM_[A-Z_]+)")  # dlmcommon.h dlm_error()
+def _dlm_status(m: re.Match[str]) -> dict[str, Any]:
+    return {"kind": EventKind.DLM_ERROR, "subsystem": "o2dlm", "detail": m.group("status")}
 
 
 _DEV = r"\((?P<major>\d+),(?P<minor>\d+)\)"

@@ -193,7 +193,28 @@ class O2cbCluster(Lifecycle):
         return boot_id
 
     def _unregister(self, node: Node) -> None:
+        if not node.up:
+            # A killed or fenced node: the registration died with its kernel.
+            log.info("%s is down: nothing to unregister there", node.spec.name)
+            return
         node.run(["o2cb", "unregister-cluster", self.name], timeout=120)
+
+    def rejoin(self, node: Node) -> None:
+        """Join a node again after it was booted anew (a revive after a kill or a fence).
+
+        Writes ``cluster.conf``, loads the stack, registers the cluster and sets the timing
+        knobs before anything heartbeats (the node mounts afterwards). Its unregistration is
+        already on the teardown list.
+
+        Raises:
+            SpecError: Not one of the cluster's nodes.
+            HostError: The stack or the knobs could not be set up.
+            CommandFailed: ``register-cluster`` failed.
+        """
+        if node not in self.nodes:
+            raise SpecError("node", node.spec.name, "is not a node of this cluster")
+        self._join(node, self.conf.render())
+        self.set_timing(node)
 
     # -- timing knobs ---------------------------------------------------------------------
     def set_timing(self, node: Node) -> None:

@@ -8,7 +8,7 @@ from functools import partial
 
 from attrs import frozen
 
-from ocfs2lab.errors import OwnershipError
+from ocfs2lab.errors import OwnershipError, SpecError
 from ocfs2lab.fs.heartbeat import HeartbeatRegion
 from ocfs2lab.lifecycle import Lifecycle
 from ocfs2lab.node.base import Node
@@ -223,14 +223,32 @@ class OcfsVolume(Lifecycle):
         res = node.run(["mountpoint", "-q", self.spec.mount_point], check=False, timeout=30)
         return res.ok
 
+    def mount(self, node: Node) -> None:
+        """Mount the volume on one node again (a node that was revived after a fault).
+
+        The node must be one of the volume's nodes; its unmount is already registered.
+
+        Raises:
+            SpecError: Not one of the volume's nodes.
+            CommandFailed: Every mount attempt failed.
+        """
+        if node not in self.nodes:
+            raise SpecError("node", node.spec.name, "is not a node of this volume")
+        self._mount(node)
+
     def _umount(self, node: Node, *, lazy: bool = False) -> None:
+        if not node.up:
+            # A killed or fenced node: its mount died with its kernel.
+            log.info("%s is down: nothing to unmount there", node.spec.name)
+            return
         if not self.is_mounted(node):
             return
         mp = self.spec.mount_point
         node.run(["umount", "-l", mp] if lazy else ["umount", mp], timeout=300)
 
     def unmount_all(self) -> None:
-        """Unmount on every node now (last node first); teardown then has nothing to do."""
+        """Unmount on every node that is up (last node first); teardown then has nothing to
+        do."""
         for node in reversed(self.nodes):
             self._umount(node)
 

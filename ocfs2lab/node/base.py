@@ -35,6 +35,12 @@ class Node(Protocol):
         ...
 
     @property
+    def up(self) -> bool:
+        """False when the node is known to be down (killed, fenced, powered off, frozen):
+        teardown skips what died with its kernel there."""
+        ...
+
+    @property
     def runner(self) -> Runner:
         """The runner that reaches the node."""
         ...

@@ -160,6 +160,17 @@ class ContainerNode(Machine, Lifecycle):
         """Name for messages."""
         return self.name
 
+    @property
+    def up(self) -> bool:
+        """True while the container runs and is not paused."""
+        if self.container is None:
+            return False
+        try:
+            self.container.reload()
+        except docker.errors.DockerException:
+            return False
+        return bool(self.container.status == "running")
+
     def close(self) -> None:
         """Remove the container (the lifecycle's undo) and close the exec runner."""
         try:

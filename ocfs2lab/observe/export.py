@@ -65,7 +65,12 @@ class MissingDependency(Ocfs2LabError, ImportError):
         )
 
 
-def _require(module: str, package: str, what: str) -> Any:
+def require_module(module: str, package: str, what: str) -> Any:
+    """Import ``module`` of the ``notebook`` extra, or say how to install it.
+
+    Raises:
+        MissingDependency: It is not installed.
+    """
     try:
         return importlib.import_module(module)
     except ImportError as exc:
@@ -155,7 +160,7 @@ def to_dataframe(events: Sequence[TimelineEvent], *, origin: float = 0.0) -> Dat
     Raises:
         MissingDependency: pandas is not installed (the ``notebook`` extra).
     """
-    pd = _require("pandas", "pandas", "Timeline.to_dataframe()")
+    pd = require_module("pandas", "pandas", "Timeline.to_dataframe()")
     frame = pd.DataFrame.from_records(to_records(events, origin=origin), columns=RECORD_COLUMNS)
     frame.insert(1, "when", pd.to_datetime(frame["time"], unit="s", utc=True))
     for column in ("node", "source", "kind", "subsystem"):
@@ -338,6 +343,7 @@ _STYLE: dict[EventKind, tuple[str, str]] = {
     EventKind.RECOVERY_MASTER: ("#e6550d", "*"),
     EventKind.RECOVERY_NOT_MASTER: ("#fdae6b", "*"),
     EventKind.RECOVERY_END: ("#a63603", "<"),
+    EventKind.DLM_ERROR: ("#e31a1c", "x"),
     EventKind.JOURNAL_REPLAY_BEGIN: ("#9467bd", ">"),
     EventKind.JOURNAL_REPLAY_END: ("#54278f", "<"),
     EventKind.QUORUM_FENCE: ("#e377c2", "P"),
@@ -409,7 +415,7 @@ def plot(
     Raises:
         MissingDependency: matplotlib is not installed (the ``notebook`` extra).
     """
-    _require("matplotlib", "matplotlib", "Timeline.plot()")
+    require_module("matplotlib", "matplotlib", "Timeline.plot()")
     from matplotlib.figure import Figure  # noqa: PLC0415
     from matplotlib.lines import Line2D  # noqa: PLC0415
 

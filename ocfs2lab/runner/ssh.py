@@ -518,6 +518,32 @@ class SshRunner:
         log.debug("%s: forwarding %s -> %s", self.where, local, remote_path)
         return local
 
+    def reverse_forward(self, local_port: int, local_host: str = "127.0.0.1") -> int:
+        """Make a port on the remote host's loopback reach ``local_host:local_port`` here.
+
+        Uses the master (``ssh -O forward -R 127.0.0.1:0:local_host:local_port``); the
+        remote side picks a free port. The forward ends with :meth:`close`. Typical use: a
+        node's writer reporting to the lab's recorder on this machine.
+
+        Returns:
+            The port on the remote host's ``127.0.0.1``.
+
+        Raises:
+            TransportError: The master refused the forward or printed no port.
+        """
+        self.connect()
+        spec = f"127.0.0.1:0:{local_host}:{local_port}"
+        res = self._local.run(self.control_argv("forward", "-R", spec), check=False, timeout=20)
+        port = res.stdout.strip()
+        if not res.ok or not port.isdigit():
+            raise TransportError(
+                f"{self.where}: cannot forward a remote port to {local_host}:{local_port}: "
+                f"{(res.stderr or res.stdout).strip()}",
+                hint="the server must allow TCP forwarding (AllowTcpForwarding)",
+            )
+        log.debug("%s: remote 127.0.0.1:%s -> %s:%d", self.where, port, local_host, local_port)
+        return int(port)
+
     # -- closing ------------------------------------------------------------------------
 
     def close(self) -> None:

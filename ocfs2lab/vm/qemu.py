@@ -34,7 +34,7 @@ import subprocess
 import tempfile
 import time
 import uuid as uuid_module
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -48,7 +48,7 @@ from ocfs2lab.runner.base import Runner
 from ocfs2lab.runner.local import LocalRunner
 from ocfs2lab.runner.ssh import SshRunner, SshTarget
 from ocfs2lab.vm.accel import MACHINE, QEMU_BINARY, Accel, accel_argv, default_accel
-from ocfs2lab.vm.console import SerialConsole
+from ocfs2lab.vm.console import ConsoleLine, SerialConsole
 from ocfs2lab.vm.qmp import QmpConnection, QmpEvent
 from ocfs2lab.vm.recipe import SSH_NIC_MAC, LabImage, cache_root
 from ocfs2lab.wait import Deadline, wait_until
@@ -477,7 +477,7 @@ def ssh_banner(port: int, host: str = "127.0.0.1", timeout: float = 1.5) -> bool
         return False
 
 
-def _proc_start_time(pid: int) -> int | None:
+def proc_start_time(pid: int) -> int | None:
     """The start time of ``pid`` in clock ticks since boot (identifies it despite pid reuse)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -521,6 +521,9 @@ class QemuMachine(Lifecycle):
         reporter: Receives the ``boot`` and ``shutdown`` phases.
         local: Runs host commands (``qemu-img``, ``ssh-keygen``, ssh).
         work_root: Parent of the machine's run directory (default ``<cache>/run``).
+        console_listeners: Called with every console line from the first one on (the
+            reader thread calls them; keep them quick), e.g. a timeline's
+            :class:`~ocfs2lab.observe.sources.ConsoleFeed`.
 
     Raises:
         LifecycleError: On enter, when a step fails (no overlay, QEMU exits at start, the
@@ -539,8 +542,10 @@ class QemuMachine(Lifecycle):
         reporter: Reporter | None = None,
         local: LocalRunner | None = None,
         work_root: str | os.PathLike[str] | None = None,
+        console_listeners: Iterable[Callable[[ConsoleLine], None]] = (),
     ) -> None:
         self.spec = spec
+        self.console_listeners = tuple(console_listeners)
         self.log_dir = Path(log_dir) if log_dir is not None else None
         self.keep_failed = keep_failed
         self.boot_timeout = boot_timeout
@@ -689,11 +694,11 @@ class QemuMachine(Lifecycle):
         state: dict[str, object] = {
             "hostname": self.spec.hostname,
             "owner_pid": os.getpid(),
-            "owner_start": _proc_start_time(os.getpid()),
+            "owner_start": proc_start_time(os.getpid()),
             "work_dir": str(self.work_dir),
             "socket_dir": str(self.socket_dir) if self.socket_dir else None,
             "qemu_pid": self.pid,
-            "qemu_start": _proc_start_time(self.pid) if self.pid else None,
+            "qemu_start": proc_start_time(self.pid) if self.pid else None,
         }
         state.update(extra)
         tmp = self.work_dir / "state.json.tmp"
@@ -771,6 +776,8 @@ class QemuMachine(Lifecycle):
         self._write_state()
         assert self._proc.stdout is not None
         self._console = SerialConsole(self._proc.stdout, self.console_log, name=self.spec.hostname)
+        for listener in self.console_listeners:
+            self._console.add_listener(listener)
         self._console.start()
         self._qmp = QmpConnection(qmp_socket, name=self.spec.hostname)
         deadline = Deadline(QMP_TIMEOUT)
@@ -1086,12 +1093,12 @@ def reap_stale_machines(root: Path | None = None) -> list[Path]:
         except (OSError, ValueError):
             continue
         owner = state.get("owner_pid")
-        if isinstance(owner, int) and _proc_start_time(owner) == state.get("owner_start"):
+        if isinstance(owner, int) and proc_start_time(owner) == state.get("owner_start"):
             continue  # the owner still runs
         qemu = state.get("qemu_pid")
         if (
             isinstance(qemu, int)
-            and _proc_start_time(qemu) == state.get("qemu_start")
+            and proc_start_time(qemu) == state.get("qemu_start")
             and str(work).encode() in _cmdline_of(qemu)
         ):
             log.warning("reaping stale QEMU pid %d of %s", qemu, work)

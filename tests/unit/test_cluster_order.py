@@ -58,6 +58,10 @@ class FakeNode(Machine):
     def kind(self) -> NodeKind:
         return "container"
 
+    @property
+    def up(self) -> bool:
+        return True
+
 
 def test_wait_online_waits_until_every_node_is_online() -> None:
     spec = ClusterSpec.of_size(2, name="lab")

@@ -20,7 +20,7 @@ from ocfs2lab.vm.image import (
     remove_stale_builds,
     remove_tree,
 )
-from ocfs2lab.vm.qemu import _proc_start_time, reap_stale_machines
+from ocfs2lab.vm.qemu import proc_start_time, reap_stale_machines
 from ocfs2lab.vm.recipe import ImageRecipe
 
 MOUNTINFO = """\
@@ -105,7 +105,7 @@ def test_reap_stale_machines_leaves_live_owners(tmp_path: Path) -> None:
     for d in (mine, gone, sockets):
         d.mkdir()
     (mine / "state.json").write_text(
-        json.dumps({"owner_pid": os.getpid(), "owner_start": _proc_start_time(os.getpid())})
+        json.dumps({"owner_pid": os.getpid(), "owner_start": proc_start_time(os.getpid())})
     )
     # A dead owner; its "qemu" pid is this test process, which must NOT be killed because
     # its command line does not name the run directory.
@@ -115,7 +115,7 @@ def test_reap_stale_machines_leaves_live_owners(tmp_path: Path) -> None:
                 "owner_pid": os.getpid(),
                 "owner_start": -1,
                 "qemu_pid": os.getpid(),
-                "qemu_start": _proc_start_time(os.getpid()),
+                "qemu_start": proc_start_time(os.getpid()),
                 "socket_dir": str(sockets),
             }
         )

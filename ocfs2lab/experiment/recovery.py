@@ -1,0 +1,538 @@
+"""Recovery experiments: a workload on every node, a fault, and what the cluster did about it.
+
+``RecoveryExperiment(cluster, fault="kill", victim=3).run(repeat=5)`` does, each time:
+
+1. start a writer on every node; each reports every fsync-acknowledged record to a
+   :class:`~ocfs2lab.observe.recorder.WriteRecorder` on this machine the moment fsync
+   returns (a node that dies cannot report after the fact);
+2. inject the fault into the victim once every writer has written;
+3. wait, on the timeline, until a survivor evicted the victim, ended DLM recovery and
+   replayed the victim's journal, then until every survivor's writer writes again;
+4. lift the fault (a kill stays) and wait to see the victim's fate: fenced, or back;
+5. stop the writers and read every acknowledged record back on a survivor;
+6. revive the victim if it is down (boot, rejoin, mount) and read everything back there too.
+
+Each run gives a :class:`RecoveryReport` (times after the fault, the recovery master, who
+fenced, the longest gap a survivor's writer saw, the lost-write checks, and the run's raw
+events); :class:`RecoverySeries` adds the statistics over runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from attrs import asdict, frozen
+
+from ocfs2lab.errors import HostError, Ocfs2LabError, SpecError, WaitTimeout
+from ocfs2lab.experiment.analysis import RecoveryTimes, analyze_recovery, spread, theory
+from ocfs2lab.experiment.faults import Fault
+from ocfs2lab.formats.kmsg import ERROR_KINDS, EventKind
+from ocfs2lab.node.background import RemoteProcess
+from ocfs2lab.node.ssh import SshNode
+from ocfs2lab.observe.export import require_module
+from ocfs2lab.observe.recorder import VerifyReport, WriteRecorder, runner_reader, writer_script
+from ocfs2lab.observe.timeline import Expect, ExpectTimeout, LabEventKind, TimelineEvent
+from ocfs2lab.spec.cluster import TimingSpec
+from ocfs2lab.wait import wait_until
+
+if TYPE_CHECKING:
+    from pandas import DataFrame
+
+    from ocfs2lab.kernel_cluster import FaultName, SshCluster
+
+log = logging.getLogger(__name__)
+
+#: Where the writer script goes on each node.
+WRITER_PATH = "/var/tmp/ocfs2lab-writer.py"
+#: Directory of the writers' files on the volume.
+WRITES_DIR = "ocfs2lab-writes"
+#: Slack added to every kernel deadline: emulated guests are slow.
+SLACK = 120.0
+
+
+@frozen
+class RecoveryReport:
+    """One fault and what followed.
+
+    Attributes:
+        run: The run's number in its series (from 1).
+        fault: ``kill``, ``freeze``, ``partition`` or ``disk_stall``.
+        victim: The faulted node's name.
+        survivors: The other nodes.
+        fault_time: Host time the fault took effect.
+        healed_after: Seconds from the fault to its lifting (``None`` for a kill).
+        timing: The cluster's timing knobs.
+        times: The survivors' recovery steps (seconds after the fault), the recovery
+            master, the fenced nodes.
+        victim_fate: ``killed``, ``fenced``, ``evicted_running`` (evicted by the survivors,
+            yet running on with a stale mount: the lab power-cycles it when reviving),
+            ``survived`` or ``undecided``.
+        max_stall: Per survivor: the longest time between two acknowledged writes around
+            the fault (seconds).
+        writes: Every acknowledged record read back on a survivor after the fault.
+        writes_after_revive: The same, read on the victim after its revive (``None``: not
+            revived).
+        events: The run's timeline events (from the fault to the end of the run).
+        duration: Seconds the run took.
+    """
+
+    run: int
+    fault: str
+    victim: str
+    survivors: tuple[str, ...]
+    fault_time: float
+    healed_after: float | None
+    timing: TimingSpec
+    times: RecoveryTimes
+    victim_fate: str
+    max_stall: dict[str, float | None]
+    writes: VerifyReport
+    writes_after_revive: VerifyReport | None
+    events: tuple[TimelineEvent, ...]
+    duration: float
+
+    @property
+    def lost_writes(self) -> int:
+        """Acknowledged records lost or torn, after the fault and after the revive."""
+        n = len(self.writes.lost) + len(self.writes.torn)
+        if self.writes_after_revive is not None:
+            n += len(self.writes_after_revive.lost) + len(self.writes_after_revive.torn)
+        return n
+
+    @property
+    def theory(self) -> dict[str, float]:
+        """What the timing knobs predict (see :func:`~ocfs2lab.experiment.analysis.theory`)."""
+        return theory(self.timing)
+
+    def row(self) -> dict[str, Any]:
+        """The report as one flat row (for a DataFrame or a table)."""
+        t = self.times
+        stalls = [v for v in self.max_stall.values() if v is not None]
+        return {
+            "run": self.run,
+            "fault": self.fault,
+            "victim": self.victim,
+            "detected_s": t.detected,
+            "connection_lost_s": t.connection_lost,
+            "evicted_s": t.evicted,
+            "recovery_begin_s": t.recovery_begin,
+            "recovery_end_s": t.recovery_end,
+            "replay_end_s": t.replay_end,
+            "recovery_master": t.recovery_master,
+            "fenced": ",".join(t.fenced),
+            "victim_fate": self.victim_fate,
+            "max_stall_s": max(stalls) if stalls else None,
+            "acked_writes": self.writes.acknowledged,
+            "lost_writes": self.lost_writes,
+            "in_order": t.in_order,
+            "dlm_errors": sum(n for _, n in t.dlm_errors),
+            "dead_threshold": self.timing.dead_threshold,
+            "idle_timeout_ms": self.timing.idle_timeout_ms,
+            "duration_s": self.duration,
+        }
+
+    def summary(self) -> str:
+        """One line: the main figures."""
+
+        def f(v: float | None) -> str:
+            return "-" if v is None else f"{v:.1f}s"
+
+        t = self.times
+        return (
+            f"run {self.run}: {self.fault} {self.victim}: detected {f(t.detected)}, evicted "
+            f"{f(t.evicted)}, recovery end {f(t.recovery_end)} (master {t.recovery_master}), "
+            f"replay end {f(t.replay_end)}; fenced {list(t.fenced) or 'none'}; victim "
+            f"{self.victim_fate}; {self.writes.acknowledged} acked writes, "
+            f"{self.lost_writes} lost"
+        )
+
+
+#: The figures :meth:`RecoverySeries.stats` summarises.
+FIGURES = (
+    "detected_s",
+    "connection_lost_s",
+    "evicted_s",
+    "recovery_begin_s",
+    "recovery_end_s",
+    "replay_end_s",
+    "max_stall_s",
+)
+
+
+@frozen
+class RecoverySeries:
+    """Several runs of one experiment.
+
+    Attributes:
+        reports: One report per run, in order (each keeps its raw events).
+    """
+
+    reports: tuple[RecoveryReport, ...]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One flat row per run."""
+        return [r.row() for r in self.reports]
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """Median, min, max, standard deviation and count of each figure over the runs."""
+        rows = self.rows()
+        return {name: spread(row[name] for row in rows) for name in FIGURES}
+
+    def to_dataframe(self) -> DataFrame:
+        """The runs as a pandas DataFrame (the ``notebook`` extra).
+
+        Raises:
+            MissingDependency: pandas is not installed.
+        """
+        pd = require_module("pandas", "pandas", "RecoverySeries.to_dataframe")
+        return pd.DataFrame(self.rows())
+
+    @property
+    def lost_writes(self) -> int:
+        """Lost or torn acknowledged records over every run."""
+        return sum(r.lost_writes for r in self.reports)
+
+
+class RecoveryExperiment:
+    """Kill (or freeze, partition, stall) one node under load and measure the recovery.
+
+    Args:
+        cluster: A running :class:`~ocfs2lab.kernel_cluster.SshCluster` or
+            :class:`~ocfs2lab.kernel_cluster.VmCluster` (reviving needs a VmCluster).
+        fault: ``kill``, ``freeze``, ``partition`` or ``disk_stall``.
+        victim: The node to fault (name or number; ``-1``: the last node). The last node
+            is the default: the lowest node decides quorum ties, so faulting it shows
+            another story (both are worth running).
+        hold: For faults that are lifted: seconds the fault stays after the survivors
+            finished recovery (0: lift at once).
+        record_size: Bytes per writer record.
+        warmup_acks: Acknowledged records every writer must have before the fault.
+        after_acks: Records every survivor's writer must write after recovery.
+        revive: Boot a victim that is down again at the end of each run.
+
+    Raises:
+        SpecError: Bad input (an unknown fault or node).
+    """
+
+    def __init__(
+        self,
+        cluster: SshCluster,
+        *,
+        fault: FaultName = "kill",
+        victim: str | int = -1,
+        hold: float = 0.0,
+        record_size: int = 4096,
+        warmup_acks: int = 20,
+        after_acks: int = 20,
+        revive: bool = True,
+    ) -> None:
+        if fault not in ("kill", "freeze", "partition", "disk_stall"):
+            raise SpecError("fault", fault, "must be kill, freeze, partition or disk_stall")
+        if len(cluster.nodes) < 2:
+            raise SpecError("cluster.nodes", len(cluster.nodes), "an experiment needs 2 nodes")
+        if hold < 0:
+            raise SpecError("hold", hold, "must not be negative")
+        self.cluster = cluster
+        self.fault = fault
+        self.victim = cluster.node(victim)
+        self.hold = hold
+        self.record_size = record_size
+        self.warmup_acks = warmup_acks
+        self.after_acks = after_acks
+        self.revive = revive
+        self.runs = 0
+
+    @property
+    def survivors(self) -> list[SshNode]:
+        """Every node but the victim."""
+        return [n for n in self.cluster.nodes if n is not self.victim]
+
+    def run(self, repeat: int = 1) -> RecoverySeries:
+        """Run the experiment ``repeat`` times.
+
+        Raises:
+            SpecError: ``repeat`` below 1.
+            ExpectTimeout: The survivors did not recover in time (the message carries the
+                timeline's tail).
+            ForbiddenEvent: A survivor's kernel logged a BUG, oops, WARNING or hung task.
+        """
+        if repeat < 1:
+            raise SpecError("repeat", repeat, "must be at least 1")
+        return RecoverySeries(tuple(self.run_once() for _ in range(repeat)))
+
+    def run_once(self) -> RecoveryReport:
+        """One run (see the module's description).
+
+        Raises:
+            ExpectTimeout: The survivors did not recover in time.
+            ForbiddenEvent: A survivor's kernel logged a BUG, oops, WARNING or hung task.
+            LifecycleError: The victim could not be revived.
+        """
+        self.runs += 1
+        run = self.runs
+        cluster = self.cluster
+        timeline = cluster.timeline
+        started = time.monotonic()
+        begin = timeline.now()
+        self._revive_down_nodes()
+        tag = f"{run}-{secrets.token_hex(3)}"
+        with (
+            timeline.phase(f"{self.fault} run {run}"),
+            WriteRecorder(timeline=timeline) as recorder,
+        ):
+            writers = self._start_writers(recorder, tag)
+            try:
+                for node in cluster.nodes:
+                    recorder.wait_for_acks(
+                        self.warmup_acks, node=node.spec.name, timeout=SLACK, since=begin
+                    )
+                fault = cluster.fault(self.fault, self.victim)
+                with fault:
+                    fault_time = fault.injected_at or timeline.now()
+                    recovered = self._wait_recovery(fault_time)
+                    self._wait_writes_again(recorder, recovered)
+                    if self.hold > 0 and fault.name != "kill":
+                        self._hold(fault_time)
+                healed = fault.healed_at
+                fate = self._victim_fate(fault, fault_time, healed)
+            finally:
+                self._stop_writers(writers)
+            end = timeline.now()
+            writes = recorder.verify(runner_reader(self.survivors[0].runner), since=begin)
+            after_revive = None
+            if self.revive and fate == "evicted_running":
+                self._restart_stale_victim()
+                after_revive = recorder.verify(runner_reader(self.victim.runner), since=begin)
+            elif self.revive and not self.victim.up:
+                self._revive(self.victim)
+                after_revive = recorder.verify(runner_reader(self.victim.runner), since=begin)
+            stalls = {n.spec.name: _gap(recorder, n.spec.name, begin, end) for n in self.survivors}
+        events = timeline.events(since=fault_time)
+        times = analyze_recovery(
+            events,
+            fault_time=fault_time,
+            victim=self.victim.spec.number,
+            survivors=[n.spec.name for n in self.survivors],
+            names={n.spec.number: n.spec.name for n in cluster.nodes},
+        )
+        report = RecoveryReport(
+            run=run,
+            fault=self.fault,
+            victim=self.victim.spec.name,
+            survivors=tuple(n.spec.name for n in self.survivors),
+            fault_time=fault_time,
+            healed_after=None if healed is None else healed - fault_time,
+            timing=cluster.spec.timing,
+            times=times,
+            victim_fate=fate,
+            max_stall=stalls,
+            writes=writes,
+            writes_after_revive=after_revive,
+            events=tuple(events),
+            duration=time.monotonic() - started,
+        )
+        timeline.record(LabEventKind.NOTE, report.summary(), data=report.row())
+        log.info("%s", report.summary())
+        return report
+
+    # -- steps -----------------------------------------------------------------------------
+    def _revive_down_nodes(self) -> None:
+        """Boot nodes that an earlier fault left down, so every run starts whole.
+
+        Raises:
+            HostError: A node is down and the cluster cannot boot it (SSH machines).
+        """
+        for node in self.cluster.nodes:
+            if not node.up:
+                if getattr(self.cluster, "revive", None) is None:
+                    raise HostError(
+                        f"{node.spec.name} is down and the lab cannot boot it",
+                        hint="boot it yourself, then call cluster.rejoin(node)",
+                    )
+                self._revive(node)
+
+    def _start_writers(self, recorder: WriteRecorder, tag: str) -> list[RemoteProcess]:
+        """Start one writer per node, each on a file of its own for this run."""
+        mp = self.cluster.volume_spec.mount_point
+        directory = f"{mp}/{WRITES_DIR}"
+        self.cluster.nodes[0].run(["mkdir", "-p", directory], timeout=60)
+        script = writer_script().read_bytes()
+        writers = []
+        try:
+            for node in self.cluster.nodes:
+                node.put_file(WRITER_PATH, script, 0o755)
+                argv = recorder.writer_argv(
+                    node=node.spec.name,
+                    file=f"{directory}/{node.spec.name}-run{tag}.dat",
+                    address=node.recorder_address(recorder),
+                    size=self.record_size,
+                    script=WRITER_PATH,
+                )
+                writers.append(
+                    RemoteProcess.start(node, argv, log_path=f"/var/tmp/ocfs2lab-writer-{tag}.log")
+                )
+        except BaseException:
+            self._stop_writers(writers)
+            raise
+        return writers
+
+    def _stop_writers(self, writers: Sequence[RemoteProcess]) -> None:
+        for writer in writers:
+            if not writer.node.up:
+                continue  # died with its node
+            try:
+                writer.stop()
+            except Ocfs2LabError as err:
+                log.warning("%s: stopping the writer: %s", writer.node.spec.name, err)
+
+    def _deadline(self) -> float:
+        t = theory(self.cluster.spec.timing)
+        return t["evict_latest"] + t["idle"] + SLACK
+
+    def _wait_recovery(self, fault_time: float) -> float:
+        """Wait for a survivor's eviction, recovery end and journal replay of the victim.
+
+        Returns:
+            The host time the survivors were done, or the deadline's time when they did
+            not finish (the report then shows which steps are missing: that is a finding,
+            not an error of the experiment).
+
+        Raises:
+            ForbiddenEvent: A survivor's kernel logged a BUG, oops, WARNING or hung task.
+        """
+        number = self.victim.spec.number
+        survivors = [n.spec.name for n in self.survivors]
+        forbid = [Expect(k, node=s) for k in ERROR_KINDS for s in survivors]
+
+        def on_survivor(e: TimelineEvent) -> bool:
+            return e.node in survivors
+
+        try:
+            matched = self.cluster.timeline.expect(
+                Expect(EventKind.DLM_EVICTED, about=number, where=on_survivor),
+                Expect(EventKind.RECOVERY_END, where=on_survivor),
+                Expect(EventKind.JOURNAL_REPLAY_END, about=number, where=on_survivor),
+                after=fault_time,
+                timeout=self._deadline(),
+                forbid=forbid,
+            )
+        except ExpectTimeout as err:
+            log.warning("the survivors did not finish recovering %s: %s", self.victim, err)
+            self.cluster.timeline.record(
+                LabEventKind.NOTE,
+                f"no complete recovery of {self.victim.spec.name} within "
+                f"{self._deadline():.0f} s",
+            )
+            return self.cluster.timeline.now()
+        return matched[-1].time
+
+    def _wait_writes_again(self, recorder: WriteRecorder, since: float) -> None:
+        """Wait until every survivor's writer wrote again after ``since`` (logged if not)."""
+        for node in self.survivors:
+            try:
+                recorder.wait_for_acks(
+                    self.after_acks, node=node.spec.name, timeout=SLACK, since=since
+                )
+            except WaitTimeout as err:
+                log.warning("%s: the writer did not resume: %s", node.spec.name, err)
+
+    def _hold(self, fault_time: float) -> None:
+        """Keep the fault until ``hold`` seconds after recovery (a condition on the clock)."""
+        timeline = self.cluster.timeline
+        until = timeline.now() + self.hold
+        wait_until(
+            lambda: timeline.now() >= until or None,
+            what=f"the {self.fault} hold of {self.hold:g} s",
+            timeout=self.hold + 5,
+            interval=0.2,
+        )
+
+    def _victim_fate(self, fault: Fault, fault_time: float, healed: float | None) -> str:
+        """What became of the victim once the fault was lifted.
+
+        ``killed`` (a kill); ``fenced`` (it fenced itself, or its machine is gone);
+        ``evicted_running`` (the survivors evicted it, yet it runs on and talked to them
+        again: its DLM domain membership is gone, so its lock requests fail: a stale node);
+        ``survived`` (it reconnected and was never evicted); ``undecided`` (none of these
+        before the deadline).
+        """
+        if fault.name == "kill":
+            return "killed"
+        timeline = self.cluster.timeline
+        name = self.victim.spec.name
+        number = self.victim.spec.number
+        since = healed if healed is not None else timeline.now()
+        survivors = [n.spec.name for n in self.survivors]
+
+        def about_victim(kind: EventKind, after: float) -> bool:
+            return any(
+                e.about == number for e in timeline.events(kind, node=survivors, since=after)
+            )
+
+        def decided() -> str | None:
+            fenced = timeline.events(
+                [EventKind.FENCE_RESTART, EventKind.FENCE_PANIC], node=name, since=fault_time
+            )
+            if fenced or not _running(self.victim):
+                return "fenced"
+            if about_victim(EventKind.O2NET_CONNECTED, since):
+                evicted = about_victim(EventKind.DLM_EVICTED, fault_time)
+                return "evicted_running" if evicted else "survived"
+            return None
+
+        try:
+            return wait_until(
+                decided,
+                what=f"{name} to fence itself or reconnect",
+                timeout=self._deadline(),
+                interval=0.5,
+            )
+        except Ocfs2LabError:
+            return "undecided"
+
+    def _restart_stale_victim(self) -> None:
+        """Power-cycle a victim that runs on after its eviction (what an admin must do)."""
+        kill = getattr(self.victim, "kill", None)
+        if kill is None or getattr(self.cluster, "revive", None) is None:
+            log.warning("%s runs on after its eviction; reboot it", self.victim.spec.name)
+            return
+        self.cluster.timeline.record(
+            LabEventKind.NOTE,
+            f"power-cycling {self.victim.spec.name}: evicted from the DLM domain, its mount "
+            "is stale",
+            node=self.victim.spec.name,
+        )
+        kill()
+        self._revive(self.victim)
+
+    def _revive(self, node: SshNode) -> None:
+        revive = getattr(self.cluster, "revive", None)
+        if revive is None:
+            log.warning("%s is down and the cluster cannot boot it", node.spec.name)
+            return
+        revive(node)
+
+
+def _running(node: SshNode) -> bool:
+    running = getattr(node, "running", None)
+    return bool(running) if running is not None else node.up
+
+
+def _gap(recorder: WriteRecorder, node: str, since: float, until: float) -> float | None:
+    found = recorder.max_gap(node, since=since, until=until)
+    return None if found is None else found[0]
+
+
+def report_dict(report: RecoveryReport) -> dict[str, Any]:
+    """A JSON-compatible dict of a report, without its events."""
+    data = report.row()
+    data["times"] = asdict(report.times)
+    data["max_stall"] = dict(report.max_stall)
+    data["writes"] = report.writes.summary()
+    if report.writes_after_revive is not None:
+        data["writes_after_revive"] = report.writes_after_revive.summary()
+    return data

@@ -1,0 +1,159 @@
+"""The interconnect of a VM cluster: a VDE switch of the lab's own.
+
+``with VdeSwitch() as sw:`` starts ``vde_switch`` on a control directory of its own and gives
+its path to QEMU NICs (:class:`~ocfs2lab.vm.qemu.NicSpec`). It never touches the host's
+network: no tap device, no bridge, no address; the switch is a user-space process that
+forwards frames between the VMs plugged into it.
+
+The switch is stopped by its own pid. It reads commands from a pipe that only the owning
+process holds, and ``vde_switch`` exits at end of input: when the owner dies (even by
+SIGKILL), the switch ends with it. Its directory is under ``/tmp`` with the prefix
+``o2vm-`` and an ``owner`` file, so :func:`~ocfs2lab.vm.qemu.reap_stale_machines` style
+cleanup (:func:`reap_stale_switches`) can remove what a crashed owner left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import tempfile
+from pathlib import Path
+
+from ocfs2lab.errors import LifecycleError
+from ocfs2lab.lifecycle import Lifecycle
+from ocfs2lab.runner.process import Spawned, spawn
+from ocfs2lab.vm.qemu import proc_start_time
+from ocfs2lab.wait import wait_until
+
+log = logging.getLogger(__name__)
+
+VDE_SWITCH = "vde_switch"
+#: Prefix of the switch's directory under the temporary directory.
+SWITCH_PREFIX = "o2vm-sw-"
+
+
+class VdeSwitch(Lifecycle):
+    """A running VDE switch (a context manager): started on enter, stopped on exit.
+
+    Args:
+        ports: Number of ports (one per VM NIC).
+        start_timeout: Seconds for the switch to create its control socket.
+
+    Attributes:
+        directory: The switch's own directory (control socket, log, owner file).
+        process: The ``vde_switch`` process.
+
+    Raises:
+        LifecycleError: On enter, when the switch cannot be started or exits.
+    """
+
+    def __init__(self, *, ports: int = 32, start_timeout: float = 30.0) -> None:
+        self.ports = ports
+        self.start_timeout = start_timeout
+        self.directory: Path | None = None
+        self.process: Spawned | None = None
+
+    def describe(self) -> str:
+        """Name for messages."""
+        return f"VDE switch {self.directory or ''}".strip()
+
+    @property
+    def socket(self) -> Path:
+        """The control directory QEMU's ``-netdev vde,sock=`` takes."""
+        if self.directory is None:
+            raise LifecycleError(f"{self.describe()}: not started", hint="use it inside `with`")
+        return self.directory / "sw"
+
+    @property
+    def pid(self) -> int | None:
+        """The switch's pid (``None`` before start)."""
+        return self.process.pid if self.process is not None else None
+
+    @property
+    def running(self) -> bool:
+        """True while the switch process lives."""
+        return self.process is not None and self.process.running
+
+    def _acquire(self) -> None:
+        with self.step("directory"):
+            # Unix socket paths must stay short (108 bytes): the switch lives in /tmp.
+            self.directory = Path(tempfile.mkdtemp(prefix=SWITCH_PREFIX))
+            directory = self.directory
+            self.undo(lambda: shutil.rmtree(directory, ignore_errors=True), "remove switch dir")
+            (directory / "owner").write_text(
+                json.dumps({"owner_pid": os.getpid(), "owner_start": proc_start_time(os.getpid())})
+            )
+        with self.step("start switch"):
+            self.process = spawn(
+                [VDE_SWITCH, "--sock", str(self.socket), "--numports", str(self.ports)],
+                log_path=directory / "switch.log",
+                name="vde_switch",
+                stdin_pipe=True,
+            )
+            self.undo(self._stop, "stop switch")
+            self._wait_ready()
+        self._write_pid()
+
+    def _write_pid(self) -> None:
+        assert self.directory is not None and self.process is not None
+        owner = json.loads((self.directory / "owner").read_text())
+        owner["switch_pid"] = self.process.pid
+        owner["switch_start"] = proc_start_time(self.process.pid)
+        (self.directory / "owner").write_text(json.dumps(owner))
+
+    def _wait_ready(self) -> None:
+        proc = self.process
+        assert proc is not None
+        ctl = self.socket / "ctl"
+
+        def ready() -> bool | None:
+            if not proc.running:
+                raise LifecycleError(
+                    f"{self.describe()}: vde_switch exited (status {proc.exit_code}): "
+                    f"{proc.log_text(1000).strip()}",
+                    hint="is vde2 installed (apt-get install vde2)?",
+                )
+            return ctl.exists() or None
+
+        wait_until(ready, what=f"{ctl} to appear", timeout=self.start_timeout, interval=0.02)
+
+    def _stop(self) -> None:
+        if self.process is not None:
+            self.process.stop(grace=5.0)
+
+    def close(self) -> None:
+        """Stop the switch and remove its directory; idempotent."""
+        Lifecycle.close(self)
+
+
+def reap_stale_switches(root: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Remove switch directories whose owner died (and their switch, by its recorded pid).
+
+    A switch normally ends with its owner (its stdin closes); the pid is still checked
+    against its recorded start time before any signal.
+
+    Returns:
+        The directories removed.
+    """
+    base = Path(root or tempfile.gettempdir())
+    removed: list[Path] = []
+    for directory in sorted(base.glob(f"{SWITCH_PREFIX}*")):
+        try:
+            owner = json.loads((directory / "owner").read_text())
+        except (OSError, ValueError):
+            continue
+        pid = owner.get("owner_pid")
+        if isinstance(pid, int) and proc_start_time(pid) == owner.get("owner_start"):
+            continue
+        switch = owner.get("switch_pid")
+        if isinstance(switch, int) and proc_start_time(switch) == owner.get("switch_start"):
+            log.warning("reaping stale vde_switch pid %d of %s", switch, directory)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(switch, signal.SIGKILL)
+        shutil.rmtree(directory, ignore_errors=True)
+        removed.append(directory)
+    return removed

@@ -1,0 +1,228 @@
+"""Long-lived processes for real: spawn, the VDE switch, background processes on a node,
+and the SSH reverse forward that carries a writer's reports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ocfs2lab.errors import SpecError
+from ocfs2lab.host.base import Machine
+from ocfs2lab.node.background import RemoteProcess
+from ocfs2lab.node.base import NodeKind
+from ocfs2lab.runner.base import Runner
+from ocfs2lab.runner.local import LocalRunner
+from ocfs2lab.runner.process import SpawnError, spawn
+from ocfs2lab.runner.ssh import SshRunner
+from ocfs2lab.spec.cluster import NodeSpec
+from ocfs2lab.vm.qemu import proc_start_time
+from ocfs2lab.vm.switch import VdeSwitch, reap_stale_switches
+from ocfs2lab.wait import wait_until
+
+needs_vde = pytest.mark.skipif(
+    shutil.which("vde_switch") is None, reason="vde_switch is not installed (vde2)"
+)
+
+
+def _gone(pid: int, start: int | None) -> bool:
+    return proc_start_time(pid) != start or "Z" in _state(pid)
+
+
+def _state(pid: int) -> str:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("State:"):
+                return line.split()[1]
+    except OSError:
+        return "X"
+    return "?"
+
+
+# -- spawn ---------------------------------------------------------------------------------
+def test_spawn_logs_and_stops_by_pid(tmp_path: Path) -> None:
+    log = tmp_path / "out.log"
+    proc = spawn(["sh", "-c", "echo started; exec sleep 300"], log_path=log, name="sleeper")
+    try:
+        wait_until(lambda: "started" in proc.log_text() or None, what="output", timeout=10)
+        assert proc.running and proc.pid > 0
+        assert os.getpgid(proc.pid) == proc.pid  # a session of its own
+    finally:
+        code = proc.stop(grace=5)
+    assert code == -signal.SIGTERM and not proc.running
+    assert proc.stop() == code  # idempotent
+
+
+def test_spawn_kills_what_ignores_sigterm(tmp_path: Path) -> None:
+    proc = spawn(
+        ["sh", "-c", "trap '' TERM; echo ready; while :; do sleep 1; done"],
+        log_path=tmp_path / "stubborn.log",
+    )
+    wait_until(lambda: "ready" in proc.log_text() or None, what="trap set", timeout=10)
+    assert proc.stop(grace=0.5) == -signal.SIGKILL
+
+
+def test_spawn_with_a_stdin_pipe_ends_when_the_pipe_closes(tmp_path: Path) -> None:
+    proc = spawn(["cat"], log_path=tmp_path / "cat.log", stdin_pipe=True)
+    assert proc.wait(0.3) is None  # cat waits on the open pipe
+    assert proc.process.stdin is not None
+    proc.process.stdin.close()
+    assert proc.wait(10) == 0
+
+
+def test_spawn_refuses_bad_argv_and_reports_a_missing_program(tmp_path: Path) -> None:
+    with pytest.raises(SpecError):
+        spawn("sleep 1", log_path=tmp_path / "x.log")
+    with pytest.raises(SpecError):
+        spawn([], log_path=tmp_path / "x.log")
+    with pytest.raises(SpawnError, match="cannot start"):
+        spawn(["/nonexistent/program"], log_path=tmp_path / "x.log")
+
+
+# -- the VDE switch ------------------------------------------------------------------------
+@needs_vde
+def test_switch_starts_and_leaves_nothing() -> None:
+    with VdeSwitch() as switch:
+        assert switch.running and (switch.socket / "ctl").exists()
+        pid, directory = switch.pid, switch.directory
+        assert pid is not None and directory is not None
+        start = proc_start_time(pid)
+    assert not switch.running
+    assert _gone(pid, start)
+    assert not directory.exists()
+
+
+@needs_vde
+def test_switch_ends_with_its_owner_and_the_reaper_removes_its_directory(tmp_path: Path) -> None:
+    # The owner is another Python process, killed with SIGKILL: its switch must not stay.
+    code = (
+        "import sys, time\n"
+        "from ocfs2lab.vm.switch import VdeSwitch\n"
+        "sw = VdeSwitch().__enter__()\n"
+        "print(sw.pid, sw.directory, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    owner = spawn([sys.executable, "-c", code], log_path=tmp_path / "owner.log")
+    try:
+        line = wait_until(
+            lambda: owner.log_text().strip() or None, what="the owner's switch", timeout=60
+        )
+        pid_text, directory_text = line.split()[:2]
+        pid, directory = int(pid_text), Path(directory_text)
+        start = proc_start_time(pid)
+        assert start is not None
+    finally:
+        owner.process.send_signal(signal.SIGKILL)
+        owner.wait(10)
+    wait_until(lambda: _gone(pid, start) or None, what="the orphaned switch to end", timeout=30)
+    assert directory.exists()
+    assert directory in reap_stale_switches(directory.parent)
+    assert not directory.exists()
+
+
+@needs_vde
+def test_the_reaper_leaves_a_live_owners_switch_alone() -> None:
+    with VdeSwitch() as switch:
+        assert switch.directory is not None
+        assert switch.directory not in reap_stale_switches(switch.directory.parent)
+        assert switch.running
+
+
+# -- background processes on a node ----------------------------------------------------------
+class LocalNode(Machine):
+    """This machine as a node (background processes need only a runner)."""
+
+    def __init__(self, runner: Runner) -> None:
+        super().__init__(runner, "local")
+        self._spec = NodeSpec(name="local", number=1, address="10.9.9.1")
+
+    @property
+    def spec(self) -> NodeSpec:
+        return self._spec
+
+    @property
+    def kind(self) -> NodeKind:
+        return "ssh"
+
+    @property
+    def up(self) -> bool:
+        return True
+
+
+@pytest.fixture
+def local_node() -> Iterator[LocalNode]:
+    with LocalRunner() as runner:
+        yield LocalNode(runner)
+
+
+def test_a_background_process_outlives_its_start_and_stops_by_pid(
+    local_node: LocalNode, tmp_path: Path
+) -> None:
+    log = tmp_path / "bg.log"
+    proc = RemoteProcess.start(
+        local_node, ["sh", "-c", "echo hello; exec sleep 300"], log_path=str(log)
+    )
+    try:
+        assert proc.alive()
+        wait_until(lambda: "hello" in proc.output() or None, what="output", timeout=10)
+    finally:
+        proc.stop(grace=10)
+    assert not proc.alive()
+    assert not proc.signal("TERM")  # gone: nothing to signal
+
+
+def test_a_background_process_that_ignores_sigterm_is_killed(
+    local_node: LocalNode, tmp_path: Path
+) -> None:
+    proc = RemoteProcess.start(
+        local_node,
+        ["sh", "-c", "trap '' TERM; echo ready; while :; do sleep 1; done"],
+        log_path=str(tmp_path / "stubborn.log"),
+    )
+    wait_until(lambda: "ready" in proc.output() or None, what="trap set", timeout=10)
+    proc.stop(grace=1)
+    assert not proc.alive()
+
+
+def test_a_background_process_through_ssh(ssh_runner: SshRunner, tmp_path: Path) -> None:
+    node = LocalNode(ssh_runner)
+    proc = RemoteProcess.start(node, ["sleep", "300"], log_path=str(tmp_path / "ssh-bg.log"))
+    try:
+        assert proc.alive()
+    finally:
+        proc.stop(grace=10)
+    assert not proc.alive()
+
+
+# -- the reverse forward a writer reports through ----------------------------------------------
+def test_reverse_forward_reaches_a_listener_here(ssh_runner: SshRunner) -> None:
+    received: list[bytes] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        server.settimeout(30)
+
+        def accept() -> None:
+            conn, _ = server.accept()
+            with conn:
+                received.append(conn.recv(100))
+
+        thread = threading.Thread(target=accept, daemon=True)
+        thread.start()
+        port = ssh_runner.reverse_forward(server.getsockname()[1])
+        assert port > 0 and port != server.getsockname()[1]
+        # On the "remote" side (the throwaway sshd runs here too), connect to its port.
+        send = (
+            "import socket,sys; s=socket.create_connection(('127.0.0.1', int(sys.argv[1])));"
+            "s.sendall(b'ack over ssh'); s.close()"
+        )
+        ssh_runner.run(["python3", "-c", send, str(port)], timeout=30)
+        thread.join(30)
+    assert received == [b"ack over ssh"]

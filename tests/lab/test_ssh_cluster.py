@@ -1,0 +1,128 @@
+"""SSH nodes for real: lab VMs addressed only by SSH, as users' own machines would be.
+
+The lab boots two VMs and stops there; the cluster is then deployed on plain
+:class:`SshNode` objects that know nothing but each machine's SSH address and key. Their
+kernel messages reach the timeline by ``dmesg`` polled over SSH, their writers report to
+the recorder through an SSH reverse forward. A node is then killed from outside the
+cluster (as a power failure would be) and the survivor's log shows the recovery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from ocfs2lab.errors import HostError, SpecError
+from ocfs2lab.formats.kmsg import EventKind
+from ocfs2lab.kernel_cluster import VM_TIMING, SshCluster, VmCluster
+from ocfs2lab.node.background import RemoteProcess
+from ocfs2lab.node.ssh import SshNode
+from ocfs2lab.observe.recorder import WriteRecorder, runner_reader, writer_script
+from ocfs2lab.observe.timeline import Expect, LabEventKind
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def machines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VmCluster]:
+    """Two lab VMs, booted and nothing more."""
+    with VmCluster(2, name="sshlab", deploy=False, log_dir=tmp_path_factory.mktemp("ssh")) as vms:
+        yield vms
+
+
+def test_an_ssh_node_must_be_named_as_its_machine(machines: VmCluster) -> None:
+    vm1, vm2 = machines.vms
+    swapped = [SshNode(vm2.spec, vm1.target), SshNode(vm1.spec, vm2.target)]
+    cluster = SshCluster(swapped, machines.device, network=machines.spec.network, owned=True)
+    with pytest.raises(Exception, match="hostname") as info:
+        cluster.__enter__()
+    assert isinstance(info.value.__cause__, HostError)
+    # Nothing was changed on the machines: no cluster registered.
+    for vm in machines.vms:
+        assert not vm.exists("/sys/kernel/config/cluster/ocfs2cluster")
+
+
+def test_a_device_that_is_not_the_labs_is_not_formatted(machines: VmCluster) -> None:
+    nodes = [SshNode(vm.spec, vm.target) for vm in machines.vms]
+    cluster = SshCluster(nodes, machines.device, network=machines.spec.network, owned=False)
+    with pytest.raises(Exception, match="refusing to wipe"):
+        cluster.__enter__()
+    assert not any(vm.exists("/sys/kernel/config/cluster/ocfs2cluster") for vm in machines.vms)
+
+
+def test_faults_need_power_control(machines: VmCluster) -> None:
+    nodes = [SshNode(vm.spec, vm.target) for vm in machines.vms]
+    cluster = SshCluster(nodes, machines.device, network=machines.spec.network, owned=True)
+    with pytest.raises(SpecError, match="power control"):
+        cluster.kill(2)
+
+
+def test_ssh_nodes_deploy_report_writes_and_recover_from_a_power_failure(
+    machines: VmCluster,
+) -> None:
+    nodes = [SshNode(vm.spec, vm.target) for vm in machines.vms]
+    assert all(n.kind == "ssh" for n in nodes)
+    with SshCluster(
+        nodes,
+        machines.device,
+        name="sshlab",
+        network=machines.spec.network,
+        timing=VM_TIMING,
+        owned=True,
+    ) as cluster:
+        status = cluster.status()
+        assert status.kernel_nodes == 2 and status.mounted == status.nodes
+        first, second = nodes
+        first.put_file("/mnt/ocfs2/over-ssh", b"from node 1\n")
+        assert second.get_file("/mnt/ocfs2/over-ssh") == b"from node 1\n"
+        # Mount messages arrived through dmesg polled over ssh.
+        mounts = cluster.timeline.events(EventKind.OCFS2_MOUNT)
+        assert {e.node for e in mounts} == {"ocfs2-node-1", "ocfs2-node-2"}
+
+        with WriteRecorder(timeline=cluster.timeline) as recorder:
+            writers = []
+            for node in nodes:
+                node.put_file("/var/tmp/writer.py", writer_script().read_bytes(), 0o755)
+                argv = recorder.writer_argv(
+                    node=node.spec.name,
+                    file=f"/mnt/ocfs2/w-{node.spec.name}.dat",
+                    address=node.recorder_address(recorder),  # an ssh reverse forward
+                    script="/var/tmp/writer.py",
+                )
+                writers.append(RemoteProcess.start(node, argv, log_path="/var/tmp/writer.log"))
+            for node in nodes:
+                recorder.wait_for_acks(20, node=node.spec.name, timeout=120)
+            # A power failure of machine 2, from outside the cluster.
+            killed_at = cluster.timeline.now()
+            machines.vm(2).kill()
+            cluster.timeline.record(LabEventKind.FAULT_INJECTED, "power off", node="ocfs2-node-2")
+            cluster.timeline.expect(
+                Expect(EventKind.DLM_EVICTED, node="ocfs2-node-1", about=2),
+                Expect(EventKind.RECOVERY_END, node="ocfs2-node-1"),
+                Expect(EventKind.JOURNAL_REPLAY_END, node="ocfs2-node-1", about=2),
+                after=killed_at,
+                timeout=300,
+            )
+            assert not second.up
+            writers[0].stop()
+            report = recorder.verify(runner_reader(first.runner))
+            assert report.ok and report.acknowledged > 40, report.summary()
+        with pytest.raises(HostError, match="down"):
+            cluster.rejoin(second)
+    # Teardown skipped what died with machine 2 and undid the rest on machine 1.
+    assert not first.exists("/sys/kernel/config/cluster/sshlab")
+    assert not first.run(["mountpoint", "-q", "/mnt/ocfs2"], check=False).ok
+
+
+def test_rejoin_after_the_machine_is_back(machines: VmCluster) -> None:
+    # The previous test left machine 2 powered off; boot it again (as an admin would) and
+    # bring it into a new cluster over ssh alone.
+    vm2 = machines.vm(2)
+    if not vm2.running:
+        vm2.revive()
+    nodes = [SshNode(vm.spec, vm.target) for vm in machines.vms]
+    with SshCluster(
+        nodes, machines.device, name="sshlab2", network=machines.spec.network, owned=True
+    ) as cluster:
+        assert cluster.status().mounted == ("ocfs2-node-1", "ocfs2-node-2")

@@ -1,0 +1,236 @@
+"""A real 3-node cluster of QEMU VMs, one kernel each: faults and what the kernels did.
+
+One cluster serves the whole module (booting three emulated VMs takes over a minute);
+each fault test revives the victim afterwards, so the next test starts whole. After the
+module, nothing of the cluster may remain: no QEMU process, overlay, switch or socket.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ocfs2lab.experiment import RecoveryExperiment, RecoveryReport
+from ocfs2lab.formats.kmsg import EventKind
+from ocfs2lab.kernel_cluster import VM_TIMING, VmCluster
+from ocfs2lab.observe.timeline import Expect, LabEventKind
+from ocfs2lab.vm.qemu import proc_start_time
+
+pytestmark = pytest.mark.lab
+
+VICTIM = "ocfs2-node-3"
+
+
+class Leftovers:
+    """What a VM cluster made on this machine, to check that it is all gone."""
+
+    def __init__(self, cluster: VmCluster) -> None:
+        assert cluster.work_dir is not None and cluster.switch is not None
+        self.paths: list[Path] = [cluster.work_dir, cluster.switch.directory or Path("/")]
+        self.pids: list[tuple[int, int | None]] = []
+        switch_pid = cluster.switch.pid
+        assert switch_pid is not None
+        self.pids.append((switch_pid, proc_start_time(switch_pid)))
+        self.add_machines(cluster)
+
+    def add_machines(self, cluster: VmCluster) -> None:
+        for vm in cluster.vms:
+            machine = vm.machine
+            if machine is None or machine.pid is None:
+                continue
+            self.pids.append((machine.pid, proc_start_time(machine.pid)))
+            for path in (machine.work_dir, machine.socket_dir, machine.overlay):
+                if path is not None:
+                    self.paths.append(path)
+
+    def remaining(self) -> list[str]:
+        left = [str(p) for p in self.paths if p.exists()]
+        for pid, start in self.pids:
+            if start is not None and proc_start_time(pid) == start:
+                left.append(f"pid {pid}")
+        return left
+
+
+@pytest.fixture(scope="module")
+def vm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VmCluster]:
+    logs = tmp_path_factory.mktemp("vmcluster-logs")
+    cluster = VmCluster(3, name="vmlab", log_dir=logs)
+    with cluster:
+        leftovers = Leftovers(cluster)
+        yield cluster
+        leftovers.add_machines(cluster)  # the machines of revived nodes too
+        cluster.timeline.save_jsonl(logs / "timeline.jsonl")
+    assert leftovers.remaining() == []
+
+
+@pytest.fixture
+def cluster(vm_cluster: VmCluster, request: pytest.FixtureRequest) -> Iterator[VmCluster]:
+    """The module's cluster; its kernels must log no BUG, oops, WARNING or hung task."""
+    start = vm_cluster.timeline.now()
+    yield vm_cluster
+    if not request.session.testsfailed:
+        vm_cluster.timeline.assert_no_kernel_errors(since=start)
+
+
+def test_three_vms_mount_and_files_cross(cluster: VmCluster) -> None:
+    status = cluster.status()
+    assert status.nodes == ("ocfs2-node-1", "ocfs2-node-2", VICTIM)
+    assert status.kernel_nodes == 3  # one kernel per node
+    assert status.online == status.nodes and status.mounted == status.nodes
+    assert status.note == ""
+    boot_ids = {n.boot_id() for n in cluster.nodes}
+    assert len(boot_ids) == 3
+    n1, n2, n3 = cluster.nodes
+    n1.put_file("/mnt/ocfs2/from-1", b"written on node 1\n")
+    n3.put_file("/mnt/ocfs2/from-3", b"written on node 3\n")
+    assert n3.get_file("/mnt/ocfs2/from-1") == b"written on node 1\n"
+    assert n2.get_file("/mnt/ocfs2/from-3") == b"written on node 3\n"
+    # Every node mounted in a slot of its own, as its kernel said on the console.
+    mounts = cluster.timeline.events(EventKind.OCFS2_MOUNT)
+    assert {e.node for e in mounts} >= set(status.nodes)
+    slots = {e.node: e.kernel.slot for e in mounts if e.kernel is not None}
+    assert len(set(slots.values())) == 3
+    # The interconnect is the lab's own: each node has its address on the NIC we gave it.
+    for node in cluster.vms:
+        assert node.check_interconnect(cluster.spec.network) == node.interface
+
+
+def test_timing_knobs_are_set_on_every_node(cluster: VmCluster) -> None:
+    assert cluster.o2cb is not None
+    wanted = {
+        "dead_threshold": VM_TIMING.dead_threshold,
+        "idle_timeout_ms": VM_TIMING.idle_timeout_ms,
+        "keepalive_delay_ms": VM_TIMING.keepalive_delay_ms,
+        "reconnect_delay_ms": VM_TIMING.reconnect_delay_ms,
+    }
+    for node in cluster.nodes:
+        assert cluster.o2cb.read_timing(node) == wanted
+
+
+def _check_report_against_events(cluster: VmCluster, report: RecoveryReport) -> None:
+    """The report's figures are the times of the kernel events on the timeline."""
+    survivors = set(report.survivors)
+    t = report.times
+    evicted = cluster.timeline.first(
+        Expect(EventKind.DLM_EVICTED, about=3, where=lambda e: e.node in survivors),
+        after=report.fault_time,
+    )
+    assert evicted is not None and t.evicted == pytest.approx(evicted.time - report.fault_time)
+    replay = cluster.timeline.first(
+        Expect(EventKind.JOURNAL_REPLAY_END, about=3, where=lambda e: e.node in survivors),
+        after=report.fault_time,
+    )
+    assert replay is not None and t.replay_end == pytest.approx(replay.time - report.fault_time)
+    assert t.replayed_by == replay.node
+    fault = cluster.timeline.first(
+        Expect(LabEventKind.FAULT_INJECTED, node=VICTIM), after=report.fault_time - 0.001
+    )
+    assert fault is not None and fault.time == pytest.approx(report.fault_time)
+    assert t.complete and t.in_order
+    assert t.recovery_master in survivors
+    # Nothing acknowledged was lost, on a survivor and on the revived victim.
+    assert report.writes.acknowledged > 0 and report.writes.ok, report.writes.summary()
+    assert report.writes_after_revive is not None and report.writes_after_revive.ok
+    assert report.lost_writes == 0
+    assert set(report.max_stall) == survivors
+    assert all(v is not None and v > 0 for v in report.max_stall.values())
+
+
+def _whole_again(cluster: VmCluster) -> None:
+    status = cluster.status()
+    assert status.mounted == status.nodes and status.kernel_nodes == 3
+
+
+def test_kill_node3_during_a_workload(cluster: VmCluster) -> None:
+    report = RecoveryExperiment(cluster, fault="kill", victim=3).run_once()
+    survivors = ("ocfs2-node-1", "ocfs2-node-2")
+    assert report.survivors == survivors and report.victim_fate == "killed"
+    # On the survivors, in this order: connection loss, eviction, recovery begin and end,
+    # journal replay of node 3's slot.
+    order = cluster.timeline.expect(
+        Expect(EventKind.O2NET_LOST, about=3, where=lambda e: e.node in survivors),
+        Expect(EventKind.DLM_EVICTED, about=3, where=lambda e: e.node in survivors),
+        Expect(EventKind.RECOVERY_BEGIN, about=3, where=lambda e: e.node in survivors),
+        Expect(EventKind.RECOVERY_END, where=lambda e: e.node in survivors),
+        Expect(EventKind.JOURNAL_REPLAY_BEGIN, about=3, where=lambda e: e.node in survivors),
+        Expect(EventKind.JOURNAL_REPLAY_END, about=3, where=lambda e: e.node in survivors),
+        after=report.fault_time,
+        timeout=1,  # already happened
+    )
+    assert [e.time for e in order] == sorted(e.time for e in order)
+    _check_report_against_events(cluster, report)
+    assert report.times.fenced == ()  # a killed node logs nothing more
+    # Detection cannot beat the idle timeout or the dead threshold by much: the last
+    # keepalive or heartbeat may predate the kill by one interval.
+    theory = report.theory
+    assert report.times.detected is not None
+    assert theory["detect"] - 2.5 <= report.times.detected <= theory["detect"] + 30
+    _whole_again(cluster)
+
+
+def test_partition_of_node3_fences_node3(cluster: VmCluster) -> None:
+    report = RecoveryExperiment(cluster, fault="partition", victim=3).run_once()
+    # Cut off, node 3 is connected to 1 node of 3: o2quo fences it; the others, connected
+    # to each other and to the lowest node, do not fence.
+    assert VICTIM in report.times.fenced
+    assert not set(report.times.fenced) & set(report.survivors)
+    assert report.victim_fate == "fenced"
+    decision = cluster.timeline.first(
+        Expect(EventKind.QUORUM_FENCE, node=VICTIM), after=report.fault_time
+    )
+    assert decision is not None and decision.kernel is not None
+    kept = cluster.timeline.events(
+        EventKind.QUORUM_NO_FENCE, node=list(report.survivors), since=report.fault_time
+    )
+    assert {e.node for e in kept} == set(report.survivors)
+    _check_report_against_events(cluster, report)
+    _whole_again(cluster)
+
+
+def test_freeze_of_node3(cluster: VmCluster) -> None:
+    report = RecoveryExperiment(cluster, fault="freeze", victim=3).run_once()
+    # While node 3 is frozen its heartbeat stops: the survivors evict it and replay its
+    # journal. What it does when thawed is the kernel's call; the report says which.
+    _check_report_against_events(cluster, report)
+    assert report.victim_fate in ("fenced", "evicted_running", "survived")
+    replay_end = report.times.replay_end
+    assert replay_end is not None
+    assert report.healed_after is not None and report.healed_after > replay_end
+    healed = cluster.timeline.first(
+        Expect(LabEventKind.FAULT_HEALED, node=VICTIM), after=report.fault_time
+    )
+    assert healed is not None
+    print(report.summary(), dict(report.times.dlm_errors))
+    _whole_again(cluster)
+
+
+def test_disk_stall_of_node3(cluster: VmCluster) -> None:
+    report = RecoveryExperiment(cluster, fault="disk_stall", victim=3).run_once()
+    # Node 3's heartbeat writes hang: past the write timeout ((dead_threshold - 1) x 2 s)
+    # its own kernel fences it.
+    timeout = cluster.timeline.first(
+        Expect(EventKind.O2HB_WRITE_TIMEOUT, node=VICTIM), after=report.fault_time
+    )
+    assert timeout is not None and timeout.kernel is not None
+    assert timeout.kernel.duration_ms is not None
+    assert timeout.kernel.duration_ms >= (VM_TIMING.dead_threshold - 1) * 2000
+    assert VICTIM in report.times.fenced and report.victim_fate == "fenced"
+    assert report.writes.ok and report.lost_writes == 0
+    # What the survivors did is reported as seen (all steps, or which are missing).
+    print(report.summary())
+    _whole_again(cluster)
+
+
+def test_the_timeline_exports(cluster: VmCluster, tmp_path: Path) -> None:
+    frame = cluster.timeline.to_dataframe()
+    assert set(frame["node"].dropna()) >= {"ocfs2-node-1", "ocfs2-node-2", VICTIM}
+    assert (frame["kind"] == "fault_injected").sum() >= 1
+    unknown = frame[frame["kind"] == "unknown"]
+    assert len(unknown) > 0  # unknown kernel lines are kept, not dropped
+    figure = cluster.timeline.plot()
+    assert figure is not None
+    out = cluster.timeline.save_jsonl(tmp_path / "timeline.jsonl")
+    assert out.stat().st_size > 0 and os.path.getsize(out) == out.stat().st_size

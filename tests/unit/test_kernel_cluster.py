@@ -1,0 +1,199 @@
+"""One-kernel-per-node clusters: bad input fails before any command, checks run in order.
+
+A scripted runner stands in for the machines here only to check what is (not) run; the
+real capabilities are tested in tests/lab (test_vm_cluster.py, test_ssh_cluster.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from ocfs2lab.errors import HostError, LifecycleError, OwnershipError, SpecError
+from ocfs2lab.experiment import DiskStall, Freeze, Kill, Partition, RecoveryExperiment
+from ocfs2lab.kernel_cluster import VM_NETWORK, VM_TIMING, SshCluster, VmCluster
+from ocfs2lab.node.ssh import SshNode
+from ocfs2lab.node.vm import VmNode, interconnect_mac
+from ocfs2lab.observe.timeline import LabEventKind, Timeline
+from ocfs2lab.runner.ssh import SshRunner
+from ocfs2lab.spec.cluster import ClusterSpec
+from ocfs2lab.vm.qemu import DriveSpec
+from ocfs2lab.vm.recipe import ImageRecipe, LabImage
+from tests.support.fake import FakeRunner
+
+SPEC = ClusterSpec.of_size(3, name="lab", network=VM_NETWORK, timing=VM_TIMING)
+
+
+def ssh_nodes(runner: FakeRunner) -> list[SshNode]:
+    return [SshNode(n, runner=cast(SshRunner, runner)) for n in SPEC.nodes]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"nodes": 0}, "cluster.nodes"),
+        ({"name": "bad-name"}, "cluster.name"),
+        ({"disk_size": "10M"}, "disk_size"),
+        ({"disk_size": "lots"}, "size"),
+        ({"memory_mib": 100}, "memory_mib"),
+        ({"cpus": 0}, "cpus"),
+        ({"heartbeat_mode": "sometimes"}, "heartbeat.mode"),
+    ],
+)
+def test_vm_cluster_refuses_bad_input_at_construction(kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises(SpecError) as info:
+        VmCluster(**kwargs)
+    assert info.value.field == field
+
+
+def test_vm_cluster_defaults() -> None:
+    cluster = VmCluster(3)
+    assert [str(n.address) for n in cluster.spec.nodes] == [
+        "192.168.77.11",
+        "192.168.77.12",
+        "192.168.77.13",
+    ]
+    assert cluster.spec.timing == VM_TIMING == VmCluster.default_timing
+    assert cluster.device == "/dev/disk/by-id/virtio-ocfs2lab-shared"
+    assert cluster.owned
+
+
+def test_ssh_cluster_bad_input() -> None:
+    with pytest.raises(SpecError):
+        SshCluster([], "/dev/vdb")
+    runner = FakeRunner()
+    with pytest.raises(SpecError) as info:
+        SshCluster(ssh_nodes(runner), "vdb")
+    assert info.value.field == "device"
+    assert runner.calls == []
+
+
+def test_a_device_the_lab_does_not_own_is_refused_before_any_command() -> None:
+    runner = FakeRunner()
+    cluster = SshCluster(ssh_nodes(runner), "/dev/vdb", network=VM_NETWORK)
+    with pytest.raises(LifecycleError) as info:
+        cluster.__enter__()
+    assert isinstance(info.value.__cause__, OwnershipError)
+    assert runner.calls == []
+
+
+def _machine(boot_ids: list[str], hostname: str | None = None) -> FakeRunner:
+    ids = iter(boot_ids)
+    addrs = (
+        '[{"ifname": "enp0s4", "addr_info": [{"family": "inet", "local": "192.168.77.11", '
+        '"prefixlen": 24}, {"family": "inet", "local": "192.168.77.12", "prefixlen": 24}, '
+        '{"family": "inet", "local": "192.168.77.13", "prefixlen": 24}]}]'
+    )
+    return FakeRunner(
+        [
+            (r"^uname -n", lambda a, i: (0, (hostname or "ocfs2-node-1") + "\n")),
+            (r"boot_id", lambda a, i: (0, next(ids) + "\n")),
+            (r"^ip -j -4 addr", (0, addrs)),
+        ]
+    )
+
+
+def test_check_nodes_names_a_hostname_mismatch() -> None:
+    runner = _machine(["a", "b", "c"], hostname="somehost")
+    cluster = SshCluster(ssh_nodes(runner), "/dev/vdb", network=VM_NETWORK, owned=True)
+    with pytest.raises(LifecycleError, match="hostname is 'somehost'"):
+        cluster.check_nodes()
+    assert not any("o2cb" in line for line in runner.lines())
+
+
+def test_check_nodes_refuses_nodes_that_share_a_kernel() -> None:
+    nodes = []
+    for spec, boot in zip(SPEC.nodes, ["k1", "k1", "k2"], strict=True):
+        runner = _machine([boot], hostname=spec.name)
+        nodes.append(SshNode(spec, runner=cast(SshRunner, runner)))
+    cluster = SshCluster(nodes, "/dev/vdb", network=VM_NETWORK, owned=True)
+    with pytest.raises(HostError, match="share a kernel"):
+        cluster.check_nodes()
+
+
+def _vm_node(tmp_path: Path, timeline: Timeline) -> VmNode:
+    image = LabImage(
+        tmp_path / "root.img", tmp_path / "vmlinuz", tmp_path / "initrd", ImageRecipe()
+    )
+    shared = DriveSpec("shared", tmp_path / "shared.raw", "ocfs2lab-shared")
+    return VmNode(
+        SPEC.nodes[2], image, network=VM_NETWORK, shared=shared, switch=tmp_path, timeline=timeline
+    )
+
+
+def test_faults_need_a_vm_or_a_container(tmp_path: Path) -> None:
+    node = ssh_nodes(FakeRunner())[0]
+    for fault in (Kill, Freeze, Partition, DiskStall):
+        with pytest.raises(SpecError, match=r"fault\.node"):
+            fault(node)
+
+
+def test_a_fault_records_its_start_and_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    timeline = Timeline()
+    vm = _vm_node(tmp_path, timeline)
+    calls: list[str] = []
+    monkeypatch.setattr(VmNode, "running", property(lambda self: True))
+    monkeypatch.setattr(vm, "freeze", lambda: calls.append("freeze"))
+    monkeypatch.setattr(vm, "thaw", lambda: calls.append("thaw"))
+    with Freeze(vm, timeline) as fault:
+        calls.append("inside")
+    assert calls == ["freeze", "inside", "thaw"]
+    kinds = [e.kind for e in timeline.events(source="lab")]
+    assert kinds == [LabEventKind.FAULT_INJECTED, LabEventKind.FAULT_HEALED]
+    assert fault.injected_at is not None and fault.healed_at is not None
+    assert fault.healed_at >= fault.injected_at
+    assert timeline.events(source="lab")[0].lab.data["fault"] == "freeze"  # type: ignore[union-attr]
+
+
+def test_a_fault_on_a_node_that_died_under_it_restores_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    timeline = Timeline()
+    vm = _vm_node(tmp_path, timeline)
+    monkeypatch.setattr(vm, "cut_link", lambda: None)
+    monkeypatch.setattr(vm, "heal_link", lambda: pytest.fail("healed a dead node"))
+    with Partition(vm, timeline):
+        pass  # the node is not running (never booted here): as if it fenced itself
+    healed = timeline.events(LabEventKind.FAULT_HEALED)
+    assert len(healed) == 1 and "down" in healed[0].text
+
+
+def test_a_kill_is_not_undone_on_exit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    timeline = Timeline()
+    vm = _vm_node(tmp_path, timeline)
+    monkeypatch.setattr(vm, "kill", lambda: None)
+    with Kill(vm, timeline) as fault:
+        pass
+    assert fault.healed_at is None
+    assert [e.kind for e in timeline.events(source="lab")] == [LabEventKind.FAULT_INJECTED]
+
+
+def test_an_unbooted_vm_node_says_so(tmp_path: Path) -> None:
+    vm = _vm_node(tmp_path, Timeline())
+    assert not vm.running and not vm.up
+    with pytest.raises(LifecycleError, match="not running"):
+        vm.freeze()
+    with pytest.raises(Exception, match="not booted"):
+        vm.run(["true"])
+    assert interconnect_mac(3) == "52:54:00:77:00:03"
+    assert interconnect_mac(258) == "52:54:00:77:01:02"
+
+
+def test_recovery_experiment_bad_input() -> None:
+    cluster = SshCluster(ssh_nodes(FakeRunner()), "/dev/vdb", network=VM_NETWORK, owned=True)
+    with pytest.raises(SpecError, match="fault"):
+        RecoveryExperiment(cluster, fault="explode")  # type: ignore[arg-type]
+    with pytest.raises(SpecError, match="hold"):
+        RecoveryExperiment(cluster, hold=-1)
+    with pytest.raises(SpecError):
+        RecoveryExperiment(cluster, victim="nobody")
+    experiment = RecoveryExperiment(cluster)
+    assert experiment.victim.spec.name == "ocfs2-node-3"
+    assert [n.spec.number for n in experiment.survivors] == [1, 2]
+    with pytest.raises(SpecError, match="repeat"):
+        experiment.run(repeat=0)
+    single = SshCluster(ssh_nodes(FakeRunner())[:1], "/dev/vdb", network=VM_NETWORK, owned=True)
+    with pytest.raises(SpecError, match="2 nodes"):
+        RecoveryExperiment(single)

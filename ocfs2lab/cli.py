@@ -115,13 +115,17 @@ def demo(
     log_dir: Annotated[
         Path | None, typer.Option(help="Keep the lab's console logs in this folder.")
     ] = None,
+    vm_nodes: Annotated[
+        int, typer.Option(help="VMs of the kill experiment (0 skips it).", min=0, max=16)
+    ] = 3,
 ) -> None:
-    """The main job: build or reuse the lab image, boot the lab, exercise it, tear down."""
+    """The main job: build or reuse the lab image, boot the lab, deploy the seed's cluster,
+    kill a node of a VM cluster and report its recovery, tear down."""
     started = time.monotonic()
     with _progress() as progress:
         reporter = RichReporter(progress)
         try:
-            report = run_demo(reporter=reporter, log_dir=log_dir)
+            report = run_demo(reporter=reporter, log_dir=log_dir, vm_nodes=vm_nodes)
         except Ocfs2LabError as err:
             _fail(err)
     table = Table(title="ocfs2lab demo")

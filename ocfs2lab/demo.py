@@ -1,5 +1,6 @@
 """The main job: build or reuse the lab image, boot the lab, deploy the seed's cluster, run
-the I/O test, check the file system, and tear everything down."""
+the I/O test, check the file system, then kill a node of a 3-VM cluster and report its
+recovery, and tear everything down."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from pathlib import Path
 
 from ocfs2lab.cleanup import census
 from ocfs2lab.cluster import Cluster
+from ocfs2lab.errors import SpecError
+from ocfs2lab.experiment.recovery import RecoveryExperiment
 from ocfs2lab.host.labvm import LabVm
+from ocfs2lab.kernel_cluster import VmCluster
 from ocfs2lab.report import Reporter, phase
 from ocfs2lab.spec.storage import DrbdSpec
 
@@ -19,12 +23,24 @@ def run_demo(
     log_dir: Path | None = None,
     report_root: Path | None = None,
     nodes: int = 3,
+    vm_nodes: int = 3,
 ) -> dict[str, object]:
     """Run the demonstration and return what it found, in words and numbers.
 
+    Args:
+        reporter: Receives every phase (the CLI shows them with rich).
+        log_dir: Keep the machines' console logs here.
+        report_root: Where the workload's report directory and the kill's timeline go
+            (default: the current directory).
+        nodes: Containers of the seed's deployment.
+        vm_nodes: VMs of the kill experiment (0: skip it).
+
     Raises:
+        SpecError: ``vm_nodes`` is 1 or negative, before anything runs.
         Ocfs2LabError: A step failed (everything built is undone first).
     """
+    if vm_nodes == 1 or vm_nodes < 0:
+        raise SpecError("vm_nodes", vm_nodes, "a kill experiment needs 2 or more VMs (0 skips it)")
     out: dict[str, object] = {}
     root = report_root or Path.cwd()
     started = time.monotonic()
@@ -49,5 +65,63 @@ def run_demo(
             out["fsck.ocfs2 -fn"] = "clean" if fsck.clean else f"exit {fsck.exit_code}"
         left = census(host, host.docker()).lab_objects()
         out["left on the lab host"] = left or "nothing"
+    if vm_nodes:
+        out.update(_kill_experiment(reporter, log_dir, root, vm_nodes))
     out["wall time"] = f"{time.monotonic() - started:.1f} s"
     return out
+
+
+def _kill_experiment(
+    reporter: Reporter, log_dir: Path | None, root: Path, vm_nodes: int
+) -> dict[str, object]:
+    """Kill the last node of a VM cluster under load; the recovery figures and files."""
+    out: dict[str, object] = {}
+
+    def seconds(value: float | None) -> str:
+        return "not seen" if value is None else f"{value:.1f} s after the kill"
+
+    cluster = VmCluster(vm_nodes, name="killdemo", log_dir=log_dir, reporter=reporter)
+    with cluster:
+        status = cluster.status()
+        out["VM cluster"] = f"{len(status.nodes)} VMs, {status.kernel_nodes} kernels, mounted"
+        with phase(reporter, f"kill node {vm_nodes} and recover"):
+            report = RecoveryExperiment(cluster, fault="kill", victim=vm_nodes).run_once()
+        t = report.times
+        out["kill: detected"] = seconds(t.detected)
+        out["kill: evicted"] = seconds(t.evicted)
+        out["kill: DLM recovery end"] = f"{seconds(t.recovery_end)} (master {t.recovery_master})"
+        out["kill: journal replayed"] = f"{seconds(t.replay_end)} by {t.replayed_by}"
+        stalls = [v for v in report.max_stall.values() if v is not None]
+        out["kill: longest write stall"] = f"{max(stalls):.1f} s" if stalls else "-"
+        out["kill: acknowledged writes"] = (
+            f"{report.writes.acknowledged}, lost or torn: {report.lost_writes}"
+        )
+        directory = root / "kill-demo"
+        directory.mkdir(parents=True, exist_ok=True)
+        timeline = cluster.timeline.save_jsonl(directory / "timeline.jsonl")
+        out["kill: timeline"] = str(timeline)
+        try:
+            figure = cluster.timeline.plot(
+                origin=report.fault_time,
+                since=report.fault_time - 5,
+                until=report.fault_time + report.duration,
+                unknown=False,
+                title=f"kill of node {vm_nodes}",
+            )
+            figure.savefig(directory / "timeline.png")
+            out["kill: timeline plot"] = str(directory / "timeline.png")
+        except ImportError as err:  # matplotlib is in the notebook extra
+            out["kill: timeline plot"] = f"not drawn: {err}"
+    out["left by the VM cluster"] = _vm_leftovers(cluster)
+    return out
+
+
+def _vm_leftovers(cluster: VmCluster) -> str:
+    """What the VM cluster left on this machine: its files and processes (none expected)."""
+    left = []
+    if cluster.work_dir is not None and cluster.work_dir.exists():
+        left.append(str(cluster.work_dir))
+    if cluster.switch is not None and cluster.switch.running:
+        left.append(f"switch pid {cluster.switch.pid}")
+    left += [vm.spec.name for vm in cluster.vms if vm.running]
+    return ", ".join(left) or "nothing"

@@ -47,7 +47,9 @@ from ocfs2lab.vm.switch import VdeSwitch
 log = logging.getLogger(__name__)
 
 #: The interconnect of a VM cluster: a subnet on the lab's own switch (node k at .10+k).
-VM_NETWORK = NetworkSpec(name="ocfs2-interconnect", subnet="192.168.77.0/24", first_host=10)
+VM_NETWORK = NetworkSpec(
+    name="ocfs2-interconnect", subnet="192.168.77.0/24", first_host=10, reserve_gateway=False
+)
 #: Timing that suits emulated VMs: under TCG the shared disk is slow enough that heartbeat
 #: writes hang for 2 s even when healthy, so a dead threshold of 7 (14 s) is the floor.
 VM_TIMING = TimingSpec(
@@ -276,6 +278,42 @@ class SshCluster(Lifecycle):
             raise HostError("no node is up to run fsck on")
         return volume.fsck(first)
 
+    def repair(self) -> FsckReport:
+        """Unmount everywhere, ``fsck.ocfs2 -fy`` on the first node that is up, mount again.
+
+        For a volume a node cannot mount any more (``please run fsck.ocfs2``), e.g. after a
+        node that was evicted while frozen wrote on. Recorded on the timeline.
+
+        Returns:
+            What fsck said (exit 1: errors were found and corrected).
+
+        Raises:
+            HostError: No node is up, or fsck left errors uncorrected (exit 4 or more).
+            CommandFailed: A node could not mount afterwards.
+        """
+        _, volume = self._live()
+        up = [n for n in self.nodes if n.up]
+        if not up:
+            raise HostError("no node is up to repair the volume from")
+        with self.timeline.phase("repair the volume"):
+            volume.unmount_all()
+            report = volume.fsck(up[0], repair=True)
+            self.timeline.record(
+                LabEventKind.NOTE,
+                f"fsck.ocfs2 -fy exited {report.exit_code}",
+                node=up[0].spec.name,
+                data={"output": report.output[-4000:]},
+            )
+            if report.exit_code >= 4:
+                raise HostError(
+                    f"fsck.ocfs2 -fy left errors (exit {report.exit_code}): "
+                    f"{report.output[-800:]}",
+                    hint="the volume is damaged beyond what fsck corrects: recreate the cluster",
+                )
+            for node in up:
+                volume.mount(node)
+        return report
+
     def rejoin(self, node: SshNode) -> None:
         """Bring a node that was booted again back: join the cluster, mount the volume.
 
@@ -333,7 +371,7 @@ def _network_of(nodes: Sequence[SshNode]) -> NetworkSpec:
     """The smallest /24 holding node 1's address (a default for SSH machines)."""
     first = nodes[0].spec.address
     subnet = f"{first.exploded.rsplit('.', 1)[0]}.0/24"
-    return NetworkSpec(name="ocfs2-interconnect", subnet=subnet)
+    return NetworkSpec(name="ocfs2-interconnect", subnet=subnet, reserve_gateway=False)
 
 
 class VmCluster(SshCluster):

@@ -27,10 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 from attrs import asdict, frozen
 
-from ocfs2lab.errors import HostError, Ocfs2LabError, SpecError, WaitTimeout
+from ocfs2lab.errors import CommandFailed, HostError, Ocfs2LabError, SpecError, WaitTimeout
 from ocfs2lab.experiment.analysis import RecoveryTimes, analyze_recovery, spread, theory
 from ocfs2lab.experiment.faults import Fault
 from ocfs2lab.formats.kmsg import ERROR_KINDS, EventKind
+from ocfs2lab.fs.volume import FsckReport
 from ocfs2lab.node.background import RemoteProcess
 from ocfs2lab.node.ssh import SshNode
 from ocfs2lab.observe.export import require_module
@@ -76,6 +77,9 @@ class RecoveryReport:
         writes: Every acknowledged record read back on a survivor after the fault.
         writes_after_revive: The same, read on the victim after its revive (``None``: not
             revived).
+        revive_error: Why the revived victim could not mount, when it could not (the
+            volume was then repaired).
+        repair: What ``fsck.ocfs2 -fy`` said when the volume had to be repaired.
         events: The run's timeline events (from the fault to the end of the run).
         duration: Seconds the run took.
     """
@@ -92,6 +96,8 @@ class RecoveryReport:
     max_stall: dict[str, float | None]
     writes: VerifyReport
     writes_after_revive: VerifyReport | None
+    revive_error: str | None
+    repair: FsckReport | None
     events: tuple[TimelineEvent, ...]
     duration: float
 
@@ -125,6 +131,8 @@ class RecoveryReport:
             "recovery_master": t.recovery_master,
             "fenced": ",".join(t.fenced),
             "victim_fate": self.victim_fate,
+            "revive_error": self.revive_error,
+            "repaired": None if self.repair is None else self.repair.exit_code,
             "max_stall_s": max(stalls) if stalls else None,
             "acked_writes": self.writes.acknowledged,
             "lost_writes": self.lost_writes,
@@ -148,6 +156,11 @@ class RecoveryReport:
             f"replay end {f(t.replay_end)}; fenced {list(t.fenced) or 'none'}; victim "
             f"{self.victim_fate}; {self.writes.acknowledged} acked writes, "
             f"{self.lost_writes} lost"
+            + (
+                f"; revived node could not mount, fsck -fy exit {self.repair.exit_code}"
+                if self.repair is not None
+                else ""
+            )
         )
 
 
@@ -245,6 +258,8 @@ class RecoveryExperiment:
         self.after_acks = after_acks
         self.revive = revive
         self.runs = 0
+        self._revive_error: str | None = None
+        self._repair: FsckReport | None = None
 
     @property
     def survivors(self) -> list[SshNode]:
@@ -304,6 +319,8 @@ class RecoveryExperiment:
             end = timeline.now()
             writes = recorder.verify(runner_reader(self.survivors[0].runner), since=begin)
             after_revive = None
+            self._revive_error = None
+            self._repair = None
             if self.revive and fate == "evicted_running":
                 self._restart_stale_victim()
                 after_revive = recorder.verify(runner_reader(self.victim.runner), since=begin)
@@ -332,6 +349,8 @@ class RecoveryExperiment:
             max_stall=stalls,
             writes=writes,
             writes_after_revive=after_revive,
+            revive_error=self._revive_error,
+            repair=self._repair,
             events=tuple(events),
             duration=time.monotonic() - started,
         )
@@ -424,8 +443,7 @@ class RecoveryExperiment:
             log.warning("the survivors did not finish recovering %s: %s", self.victim, err)
             self.cluster.timeline.record(
                 LabEventKind.NOTE,
-                f"no complete recovery of {self.victim.spec.name} within "
-                f"{self._deadline():.0f} s",
+                f"no complete recovery of {self.victim.spec.name} within {self._deadline():.0f} s",
             )
             return self.cluster.timeline.now()
         return matched[-1].time
@@ -510,11 +528,28 @@ class RecoveryExperiment:
         self._revive(self.victim)
 
     def _revive(self, node: SshNode) -> None:
+        """Boot a node again, rejoin and remount it; repair the volume if it cannot mount.
+
+        A node that cannot mount after its revive (``please run fsck.ocfs2``) is a finding:
+        it is recorded (:attr:`RecoveryReport.revive_error`), the volume is repaired
+        (unmounted everywhere, ``fsck.ocfs2 -fy``, mounted again: :attr:`RecoveryReport.repair`)
+        so the cluster serves the next run.
+
+        Raises:
+            LifecycleError: The node could not be booted, or the repair failed.
+        """
         revive = getattr(self.cluster, "revive", None)
         if revive is None:
             log.warning("%s is down and the cluster cannot boot it", node.spec.name)
             return
-        revive(node)
+        try:
+            revive(node)
+        except CommandFailed as err:
+            if not node.up:
+                raise
+            self._revive_error = f"{err.message} {err.result.stderr.strip()}"[:1000]
+            log.warning("%s did not mount after its revive: %s", node.spec.name, err)
+            self._repair = self.cluster.repair()
 
 
 def _running(node: SshNode) -> bool:

@@ -257,8 +257,16 @@ class OcfsVolume(Lifecycle):
         self.unmount_all()
         return self.fsck()
 
-    def fsck(self, node: Node | None = None) -> FsckReport:
-        """Run ``fsck.ocfs2 -fn`` (read-only, forced) on a node (node 1 by default)."""
+    def fsck(self, node: Node | None = None, *, repair: bool = False) -> FsckReport:
+        """Run ``fsck.ocfs2 -fn`` (read-only, forced) on a node (node 1 by default).
+
+        Args:
+            node: Where to run it (the volume must be unmounted on every node).
+            repair: Run ``fsck.ocfs2 -fy`` instead: fix what it finds (exit 1: errors
+                were corrected).
+        """
         target = node or self.nodes[0]
-        res = target.run(["fsck.ocfs2", "-fn", self.device], check=False, timeout=600)
-        return FsckReport(clean=res.exit_code == 0, exit_code=res.exit_code, output=res.stdout)
+        flags = "-fy" if repair else "-fn"
+        res = target.run(["fsck.ocfs2", flags, self.device], check=False, timeout=1200)
+        output = res.stdout + (res.stderr if res.stderr.strip() else "")
+        return FsckReport(clean=res.exit_code == 0, exit_code=res.exit_code, output=output)

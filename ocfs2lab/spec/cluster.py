@@ -40,6 +40,9 @@ class NetworkSpec:
         name: Network name (Docker's naming rules).
         subnet: IPv4 subnet in CIDR form.
         first_host: Node k gets the subnet's address ``first_host + k`` (the seed: .10+k).
+        reserve_gateway: The subnet's first host address is the network's gateway and no
+            node may have it (a Docker network); ``False`` for an interconnect without one
+            (a VM cluster's switch, your own machines).
     """
 
     name: str = field(default=DEFAULT_NETWORK, validator=rules.docker_name)
@@ -47,6 +50,7 @@ class NetworkSpec:
         default=ipaddress.IPv4Network(DEFAULT_SUBNET), converter=_subnet
     )
     first_host: int = field(default=10, validator=rules.in_range(1, 1 << 24))
+    reserve_gateway: bool = True
 
     def __attrs_post_init__(self) -> None:
         if self.subnet.num_addresses < 4:
@@ -195,7 +199,10 @@ class ClusterSpec:
                     str(n.address),
                     f"node {n.name} must have an address inside the network's subnet {net}",
                 )
-            if n.address in (net.network_address, net.broadcast_address, self.network.gateway):
+            taken = [net.network_address, net.broadcast_address]
+            if self.network.reserve_gateway:
+                taken.append(self.network.gateway)
+            if n.address in taken:
                 raise SpecError(
                     "node.address",
                     str(n.address),

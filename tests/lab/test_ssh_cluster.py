@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ocfs2lab.errors import HostError, SpecError
+from ocfs2lab.errors import HostError, LifecycleError, SpecError
 from ocfs2lab.formats.kmsg import EventKind
 from ocfs2lab.kernel_cluster import VM_TIMING, SshCluster, VmCluster
 from ocfs2lab.node.background import RemoteProcess
@@ -35,9 +35,9 @@ def test_an_ssh_node_must_be_named_as_its_machine(machines: VmCluster) -> None:
     vm1, vm2 = machines.vms
     swapped = [SshNode(vm2.spec, vm1.target), SshNode(vm1.spec, vm2.target)]
     cluster = SshCluster(swapped, machines.device, network=machines.spec.network, owned=True)
-    with pytest.raises(Exception, match="hostname") as info:
+    with pytest.raises(LifecycleError, match="hostname is 'ocfs2-node-1'") as info:
         cluster.__enter__()
-    assert isinstance(info.value.__cause__, HostError)
+    assert info.value.step == "check nodes"
     # Nothing was changed on the machines: no cluster registered.
     for vm in machines.vms:
         assert not vm.exists("/sys/kernel/config/cluster/ocfs2cluster")

@@ -6,6 +6,7 @@ real capabilities are tested in tests/lab (test_vm_cluster.py, test_ssh_cluster.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any, cast
 
@@ -18,7 +19,7 @@ from ocfs2lab.node.ssh import SshNode
 from ocfs2lab.node.vm import VmNode, interconnect_mac
 from ocfs2lab.observe.timeline import LabEventKind, Timeline
 from ocfs2lab.runner.ssh import SshRunner
-from ocfs2lab.spec.cluster import ClusterSpec
+from ocfs2lab.spec.cluster import ClusterSpec, NetworkSpec, NodeSpec
 from ocfs2lab.vm.qemu import DriveSpec
 from ocfs2lab.vm.recipe import ImageRecipe, LabImage
 from tests.support.fake import FakeRunner
@@ -197,3 +198,14 @@ def test_recovery_experiment_bad_input() -> None:
     single = SshCluster(ssh_nodes(FakeRunner())[:1], "/dev/vdb", network=VM_NETWORK, owned=True)
     with pytest.raises(SpecError, match="2 nodes"):
         RecoveryExperiment(single)
+
+
+def test_an_interconnect_without_a_gateway_allows_the_first_address() -> None:
+    spec = NodeSpec(name="node1", number=1, address="10.0.0.1")
+    nodes = [SshNode(spec, runner=cast(SshRunner, FakeRunner()))]
+    cluster = SshCluster(nodes, "/dev/vdb", owned=True)
+    assert cluster.spec.network.subnet == ipaddress.IPv4Network("10.0.0.0/24")
+    assert not cluster.spec.network.reserve_gateway
+    # A Docker network keeps its gateway address to itself.
+    with pytest.raises(SpecError, match="gateway"):
+        ClusterSpec(name="lab", nodes=(spec,), network=NetworkSpec(subnet="10.0.0.0/24"))

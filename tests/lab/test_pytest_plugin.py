@@ -1,0 +1,51 @@
+"""The pytest plugin for real: its fixture boots a 2-VM cluster, a test inside mounts OCFS2,
+and a failing test's report carries the cluster's timeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.lab
+
+
+def test_fixtures_boot_a_cluster_and_a_failure_carries_the_timeline(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        pytestmark = [pytest.mark.ocfs2lab, pytest.mark.ocfs2lab_nodes(2)]
+
+        def test_mounted_on_two_kernels(ocfs2lab_vm_cluster):
+            status = ocfs2lab_vm_cluster.status()
+            assert status.kernel_nodes == 2
+            assert status.mounted == status.nodes
+            first, second = ocfs2lab_vm_cluster.nodes
+            first.put_file("/mnt/ocfs2/plugin", b"from the plugin\\n")
+            assert second.get_file("/mnt/ocfs2/plugin") == b"from the plugin\\n"
+
+        def test_fails_on_purpose(ocfs2lab_vm_cluster, ocfs2lab_timeline):
+            assert ocfs2lab_timeline is ocfs2lab_vm_cluster.timeline
+            assert False, "deliberate failure"
+        """
+    )
+    timelines = tmp_path / "timelines"
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--ocfs2lab", f"--ocfs2lab-timelines={timelines}", "-v"
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_mounted_on_two_kernels PASSED*",
+            "*deliberate failure*",
+            "*- ocfs2lab timeline -*",
+            "*the test began at*",
+            "*ocfs2-node-1*ocfs2_mount*Mounting device*",
+            "*ocfs2-node-2*ocfs2_mount*Mounting device*",
+        ]
+    )
+    saved = list(timelines.glob("*fails_on_purpose*.jsonl"))
+    assert len(saved) == 1 and saved[0].stat().st_size > 1000

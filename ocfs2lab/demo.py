@@ -13,7 +13,7 @@ from ocfs2lab.errors import SpecError
 from ocfs2lab.experiment.recovery import RecoveryExperiment
 from ocfs2lab.host.labvm import LabVm
 from ocfs2lab.kernel_cluster import VmCluster
-from ocfs2lab.report import Reporter, phase
+from ocfs2lab.report import Prefixed, Reporter, phase
 from ocfs2lab.spec.storage import DrbdSpec
 
 
@@ -76,6 +76,7 @@ def _kill_experiment(
 ) -> dict[str, object]:
     """Kill the last node of a VM cluster under load; the recovery figures and files."""
     out: dict[str, object] = {}
+    reporter = Prefixed(reporter, "VMs: ")
 
     def seconds(value: float | None) -> str:
         return "not seen" if value is None else f"{value:.1f} s after the kill"
@@ -84,7 +85,7 @@ def _kill_experiment(
     with cluster:
         status = cluster.status()
         out["VM cluster"] = f"{len(status.nodes)} VMs, {status.kernel_nodes} kernels, mounted"
-        with phase(reporter, f"kill node {vm_nodes} and recover"):
+        with phase(reporter, f"kill node {vm_nodes}, recover, revive"):
             report = RecoveryExperiment(cluster, fault="kill", victim=vm_nodes).run_once()
         t = report.times
         out["kill: detected"] = seconds(t.detected)

@@ -68,3 +68,24 @@ def phase(reporter: Reporter, name: str, total: float | None = None) -> Iterator
         ok = True
     finally:
         reporter.phase_ended(name, time.monotonic() - started, ok)
+
+
+@define
+class Prefixed:
+    """A reporter that passes phases on to another with a prefix (``"vm: boot"``), so two
+    parts of one job that share phase names keep their own durations."""
+
+    inner: Reporter
+    prefix: str
+
+    def phase_started(self, name: str, total: float | None = None) -> None:
+        """Pass the start on."""
+        self.inner.phase_started(self.prefix + name, total)
+
+    def advance(self, name: str, done: float, message: str = "") -> None:
+        """Pass progress on."""
+        self.inner.advance(self.prefix + name, done, message)
+
+    def phase_ended(self, name: str, seconds: float, ok: bool) -> None:
+        """Pass the end on."""
+        self.inner.phase_ended(self.prefix + name, seconds, ok)

@@ -15,8 +15,10 @@ import pytest
 from ocfs2lab.cleanup import census
 from ocfs2lab.cluster import Cluster
 from ocfs2lab.errors import LifecycleError, OwnershipError
+from ocfs2lab.experiment.faults import CONTAINER_NOTE, Freeze, Partition
 from ocfs2lab.host.labvm import LabVm
 from ocfs2lab.node.container import LAB_LABEL
+from ocfs2lab.observe.timeline import LabEventKind, Timeline
 from ocfs2lab.spec.storage import DrbdSpec
 from ocfs2lab.wait import wait_until
 
@@ -90,7 +92,36 @@ def test_global_heartbeat_deploy(lab_host: LabVm) -> None:
         assert [r.uuid for r in c.heartbeat.regions(c.nodes[0]) if r.active] == [uuid]
         c.nodes[1].put_file("/mnt/ocfs2/from-node-2", b"global\n")
         assert c.nodes[0].get_file("/mnt/ocfs2/from-node-2") == b"global\n"
+        _container_faults(c)
     assert_nothing_left(lab_host)
+
+
+def _container_faults(c: Cluster) -> None:
+    """Docker's faults on a container node: real, restored, and honest about what they are
+    not (the containers share one kernel: no OCFS2 node dies)."""
+    timeline = Timeline()
+    node = c.nodes[1]
+    with Freeze(node, timeline):
+        assert not node.up  # paused
+        assert node.container.status == "paused"
+    assert node.up
+    with Partition(node, timeline):
+        node.container.reload()
+        assert c.spec.network.name not in node.container.attrs["NetworkSettings"]["Networks"]
+    node.container.reload()
+    networks = node.container.attrs["NetworkSettings"]["Networks"]
+    assert networks[c.spec.network.name]["IPAddress"] == str(node.spec.address)
+    events = timeline.events(source="lab")
+    assert [e.kind for e in events] == [
+        LabEventKind.FAULT_INJECTED,
+        LabEventKind.FAULT_HEALED,
+        LabEventKind.FAULT_INJECTED,
+        LabEventKind.FAULT_HEALED,
+    ]
+    assert all(e.lab is not None and e.lab.data["note"] == CONTAINER_NOTE for e in events)
+    # The node's kernel (the lab VM's, shared) still has the volume mounted and working.
+    assert node.get_file("/mnt/ocfs2/from-node-2") == b"global\n"
+    assert c.status().kernel_nodes == 1
 
 
 def test_foreign_backing_file_is_refused_and_untouched(lab_host: LabVm) -> None:

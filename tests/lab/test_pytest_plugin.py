@@ -3,16 +3,21 @@ and a failing test's report carries the cluster's timeline."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+
+from ocfs2lab.vm.recipe import cache_root
 
 pytestmark = pytest.mark.lab
 
 
 def test_fixtures_boot_a_cluster_and_a_failure_carries_the_timeline(
-    pytester: pytest.Pytester, tmp_path: Path
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # pytester gives the inner run a HOME of its own: point it at this session's image cache.
+    monkeypatch.setenv("OCFS2LAB_CACHE", str(cache_root()))
     pytester.makepyfile(
         """
         import pytest
@@ -43,9 +48,10 @@ def test_fixtures_boot_a_cluster_and_a_failure_carries_the_timeline(
             "*deliberate failure*",
             "*- ocfs2lab timeline -*",
             "*the test began at*",
-            "*ocfs2-node-1*ocfs2_mount*Mounting device*",
-            "*ocfs2-node-2*ocfs2_mount*Mounting device*",
         ]
     )
+    section = result.stdout.str().split("ocfs2lab timeline", 1)[1]
+    for node in ("ocfs2-node-1", "ocfs2-node-2"):
+        assert re.search(rf"{node} +ocfs2_mount +ocfs2: Mounting device", section), node
     saved = list(timelines.glob("*fails_on_purpose*.jsonl"))
     assert len(saved) == 1 and saved[0].stat().st_size > 1000

@@ -306,8 +306,7 @@ class SshCluster(Lifecycle):
             )
             if report.exit_code >= 4:
                 raise HostError(
-                    f"fsck.ocfs2 -fy left errors (exit {report.exit_code}): "
-                    f"{report.output[-800:]}",
+                    f"fsck.ocfs2 -fy left errors (exit {report.exit_code}): {report.output[-800:]}",
                     hint="the volume is damaged beyond what fsck corrects: recreate the cluster",
                 )
             for node in up:

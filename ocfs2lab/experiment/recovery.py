@@ -271,9 +271,9 @@ class RecoveryExperiment:
 
         Raises:
             SpecError: ``repeat`` below 1.
-            ExpectTimeout: The survivors did not recover in time (the message carries the
-                timeline's tail).
             ForbiddenEvent: A survivor's kernel logged a BUG, oops, WARNING or hung task.
+            WaitTimeout: A writer never wrote before the fault.
+            LifecycleError: A victim could not be booted again.
         """
         if repeat < 1:
             raise SpecError("repeat", repeat, "must be at least 1")
@@ -282,10 +282,13 @@ class RecoveryExperiment:
     def run_once(self) -> RecoveryReport:
         """One run (see the module's description).
 
+        Survivors that do not finish recovering before the deadline are a finding, not an
+        error: the report's :attr:`RecoveryReport.times` then shows which steps are missing.
+
         Raises:
-            ExpectTimeout: The survivors did not recover in time.
             ForbiddenEvent: A survivor's kernel logged a BUG, oops, WARNING or hung task.
-            LifecycleError: The victim could not be revived.
+            WaitTimeout: A writer never wrote before the fault.
+            LifecycleError: The victim could not be booted again.
         """
         self.runs += 1
         run = self.runs

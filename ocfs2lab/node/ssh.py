@@ -100,6 +100,22 @@ class SshNode(Machine):
         """Name for messages."""
         return self._spec.name
 
+    def reconnect(self, target: SshTarget | None = None) -> None:
+        """Reach the node through a new SSH connection (after the machine rebooted, its old
+        connection is dead), at ``target`` when its address changed.
+
+        Raises:
+            TransportError: The machine does not answer.
+        """
+        old = self._ssh
+        self._use_runner(SshRunner(target or self.target))
+        if old is not None:
+            try:
+                old.close()
+            except Ocfs2LabError as err:
+                log.debug("%s: closing the old connection: %s", self._spec.name, err)
+        self.ssh.connect()
+
     def _use_runner(self, runner: SshRunner) -> None:
         """Reach the node through another connection (a VM node after a new boot)."""
         self._ssh = runner

@@ -11,8 +11,6 @@ import re
 import tempfile
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -228,33 +226,6 @@ def test_boot_failure_is_fast_and_shows_the_console(lab_image: LabImage) -> None
     assert "QEMU exited" in str(info.value)
     assert machine.pid is not None and gone(machine.pid)
     assert _machine_leftovers(machine) == []
-
-
-def test_two_machines_boot_concurrently(lab_image: LabImage, lab_key: SshKey) -> None:
-    machines = [
-        QemuMachine(
-            QemuSpec(image=lab_image, hostname=f"node{i}", ssh_key=lab_key, memory_mib=1024)
-        )
-        for i in (1, 2)
-    ]
-    with ExitStack() as stack:
-        with ThreadPoolExecutor(2) as pool:
-            futures = [pool.submit(m.__enter__) for m in machines]
-            for machine, future in zip(machines, futures, strict=True):
-                try:
-                    future.result()
-                finally:
-                    stack.push(machine.__exit__)
-        ports = {m.ssh_port for m in machines}
-        assert len(ports) == 2
-        assert len({m.overlay for m in machines}) == 2
-        names = [m.runner.run(["hostname"]).stdout.strip() for m in machines]
-        assert names == ["node1", "node2"]
-        ids = {m.runner.run(["cat", "/etc/machine-id"]).stdout.strip() for m in machines}
-        assert len(ids) == 2
-    for machine in machines:
-        assert machine.pid is not None and gone(machine.pid)
-        assert _machine_leftovers(machine) == []
 
 
 def test_bookworm_image_boots(lab_key: SshKey) -> None:

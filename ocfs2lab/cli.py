@@ -33,7 +33,9 @@ from ocfs2lab.host.ssh import SshHost
 from ocfs2lab.runner.ssh import SshTarget
 from ocfs2lab.spec.storage import DrbdSpec
 from ocfs2lab.vm.image import build_image
+from ocfs2lab.vm.qemu import reap_stale_machines
 from ocfs2lab.vm.recipe import ImageRecipe
+from ocfs2lab.vm.switch import reap_stale_switches
 
 app = typer.Typer(help="Build OCFS2 cluster labs and run failure experiments on them.")
 image_app = typer.Typer(help="The lab image.")
@@ -273,6 +275,18 @@ def cleanup_command(ssh: SshOption = None, key: KeyOption = None) -> None:
     except Ocfs2LabError as err:
         _fail(err)
     console.print(f"removed: {', '.join(removed) or 'nothing'}")
+
+
+@app.command()
+def reap() -> None:
+    """Remove the lab VMs, VM clusters and switches on this machine whose owning process
+    died (killed, crashed): their QEMU and vde_switch processes (by recorded pid and start
+    time) and their files. Those of running owners are left alone."""
+    machines = reap_stale_machines()
+    switches = reap_stale_switches()
+    for path in [*machines, *switches]:
+        console.print(f"removed {path}")
+    console.print(f"reaped: {len(machines)} run directories, {len(switches)} switches")
 
 
 def main() -> None:

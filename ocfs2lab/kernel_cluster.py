@@ -40,9 +40,9 @@ from ocfs2lab.spec import rules
 from ocfs2lab.spec.cluster import ClusterSpec, NetworkSpec, TimingSpec
 from ocfs2lab.spec.storage import HeartbeatSpec, VolumeSpec
 from ocfs2lab.vm.image import build_image
-from ocfs2lab.vm.qemu import DriveSpec, SshKey, proc_start_time, run_root
+from ocfs2lab.vm.qemu import DriveSpec, SshKey, proc_start_time, reap_stale_machines, run_root
 from ocfs2lab.vm.recipe import ImageRecipe, LabImage
-from ocfs2lab.vm.switch import VdeSwitch
+from ocfs2lab.vm.switch import VdeSwitch, reap_stale_switches
 
 log = logging.getLogger(__name__)
 
@@ -472,6 +472,10 @@ class VmCluster(SshCluster):
             with self.step("image"), phase(rep, "image"):
                 self.image = build_image(self.recipe, cache_dir=self.cache_dir, reporter=rep)
         image = self.image
+        with self.step("reap stale machines"):
+            # What crashed owners left (machines, switches, cluster files), never a live one's.
+            reap_stale_machines()
+            reap_stale_switches()
         with self.step("work directory"):
             self._make_work_dir()
         assert self.work_dir is not None

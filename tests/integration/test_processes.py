@@ -26,24 +26,11 @@ from ocfs2lab.spec.cluster import NodeSpec
 from ocfs2lab.vm.qemu import proc_start_time
 from ocfs2lab.vm.switch import VdeSwitch, reap_stale_switches
 from ocfs2lab.wait import wait_until
+from tests.support.procs import gone
 
 needs_vde = pytest.mark.skipif(
     shutil.which("vde_switch") is None, reason="vde_switch is not installed (vde2)"
 )
-
-
-def _gone(pid: int, start: int | None) -> bool:
-    return proc_start_time(pid) != start or "Z" in _state(pid)
-
-
-def _state(pid: int) -> str:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("State:"):
-                return line.split()[1]
-    except OSError:
-        return "X"
-    return "?"
 
 
 # -- spawn ---------------------------------------------------------------------------------
@@ -95,7 +82,7 @@ def test_switch_starts_and_leaves_nothing() -> None:
         assert pid is not None and directory is not None
         start = proc_start_time(pid)
     assert not switch.running
-    assert _gone(pid, start)
+    assert gone(pid, start)
     assert not directory.exists()
 
 
@@ -121,7 +108,7 @@ def test_switch_ends_with_its_owner_and_the_reaper_removes_its_directory(tmp_pat
     finally:
         owner.process.send_signal(signal.SIGKILL)
         owner.wait(10)
-    wait_until(lambda: _gone(pid, start) or None, what="the orphaned switch to end", timeout=30)
+    wait_until(lambda: gone(pid, start) or None, what="the orphaned switch to end", timeout=30)
     assert directory.exists()
     assert directory in reap_stale_switches(directory.parent)
     assert not directory.exists()

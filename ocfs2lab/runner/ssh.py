@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import re
+import secrets
 import shlex
 import shutil
 import signal
@@ -208,7 +209,8 @@ class SshRunner:
     Args:
         target: The host to reach.
         control_dir: A private directory for the control socket (and the master's log);
-            ``None`` makes one under the temp dir and removes it on :meth:`close`. The
+            ``None`` makes one under the temp dir on the first connection and removes it
+            on :meth:`close`. The
             socket path must fit a unix socket (107 bytes), so keep it short.
         persist: Seconds the master stays up while idle (``ControlPersist``): a safety net
             that ends it even if this process dies without :meth:`close`. A master that
@@ -232,7 +234,9 @@ class SshRunner:
         self.target = target
         self._own_dir = control_dir is None
         if control_dir is None:
-            control_dir = tempfile.mkdtemp(prefix="o2ssh-")
+            # Made (mode 0700) only when the first connection needs it, so a runner that is
+            # never used leaves nothing behind.
+            control_dir = Path(tempfile.gettempdir()) / f"o2ssh-{secrets.token_hex(6)}"
         self.control_dir = Path(control_dir)
         self.control_path = self.control_dir / "ctl"
         if len(os.fsencode(self.control_path)) > MAX_SOCKET_PATH:

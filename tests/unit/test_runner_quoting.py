@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ocfs2lab.errors import SpecError
+from ocfs2lab.errors import SpecError, TransportError
 from ocfs2lab.runner.docker import _Demuxer, demux_frames, exec_argv
 from ocfs2lab.runner.ssh import (
     MAX_SOCKET_PATH,
@@ -172,10 +172,13 @@ def test_control_path_must_fit_a_unix_socket(tmp_path: Path) -> None:
         SshRunner(SshTarget(host="h"), deep)
 
 
-def test_default_control_dir_is_private_and_short() -> None:
-    runner = SshRunner(SshTarget(host="h"))
+def test_default_control_dir_is_private_short_and_made_only_when_used() -> None:
+    runner = SshRunner(SshTarget(host="127.0.0.1", port=1))  # nothing listens on port 1
     try:
         assert len(str(runner.control_path)) < 60
+        assert not runner.control_dir.exists()  # a runner never used leaves nothing
+        with pytest.raises(TransportError):
+            runner.connect()
         assert runner.control_dir.stat().st_mode & 0o077 == 0
     finally:
         runner.close()

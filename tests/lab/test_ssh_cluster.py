@@ -31,9 +31,19 @@ def machines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VmCluster]:
         yield vms
 
 
-def test_an_ssh_node_must_be_named_as_its_machine(machines: VmCluster) -> None:
+@pytest.fixture
+def made() -> Iterator[list[SshNode]]:
+    """SSH nodes a test makes; their connections are closed after it."""
+    nodes: list[SshNode] = []
+    yield nodes
+    for node in nodes:
+        node.close()
+
+
+def test_an_ssh_node_must_be_named_as_its_machine(machines: VmCluster, made: list[SshNode]) -> None:
     vm1, vm2 = machines.vms
     swapped = [SshNode(vm2.spec, vm1.target), SshNode(vm1.spec, vm2.target)]
+    made.extend(swapped)
     cluster = SshCluster(swapped, machines.device, network=machines.spec.network, owned=True)
     with pytest.raises(LifecycleError, match="hostname is 'ocfs2-node-1'") as info:
         cluster.__enter__()
@@ -43,25 +53,30 @@ def test_an_ssh_node_must_be_named_as_its_machine(machines: VmCluster) -> None:
         assert not vm.exists("/sys/kernel/config/cluster/ocfs2cluster")
 
 
-def test_a_device_that_is_not_the_labs_is_not_formatted(machines: VmCluster) -> None:
+def test_a_device_that_is_not_the_labs_is_not_formatted(
+    machines: VmCluster, made: list[SshNode]
+) -> None:
     nodes = [SshNode(vm.spec, vm.target) for vm in machines.vms]
+    made.extend(nodes)
     cluster = SshCluster(nodes, machines.device, network=machines.spec.network, owned=False)
     with pytest.raises(Exception, match="refusing to wipe"):
         cluster.__enter__()
     assert not any(vm.exists("/sys/kernel/config/cluster/ocfs2cluster") for vm in machines.vms)
 
 
-def test_faults_need_power_control(machines: VmCluster) -> None:
+def test_faults_need_power_control(machines: VmCluster, made: list[SshNode]) -> None:
     nodes = [SshNode(vm.spec, vm.target) for vm in machines.vms]
+    made.extend(nodes)
     cluster = SshCluster(nodes, machines.device, network=machines.spec.network, owned=True)
     with pytest.raises(SpecError, match="power control"):
         cluster.kill(2)
 
 
 def test_ssh_nodes_deploy_report_writes_recover_from_a_power_failure_and_rejoin(
-    machines: VmCluster,
+    machines: VmCluster, made: list[SshNode]
 ) -> None:
     nodes = [SshNode(vm.spec, vm.target) for vm in machines.vms]
+    made.extend(nodes)
     assert all(n.kind == "ssh" for n in nodes)
     with SshCluster(
         nodes,

@@ -13,6 +13,7 @@ number of containers: :meth:`Cluster.status` says so, measured from the nodes' b
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from ocfs2lab.cleanup import (
     registered_clusters,
     unload_ocfs2_modules,
 )
+from ocfs2lab.coverage import Coverage, GcovTree, kernel_tree_of
 from ocfs2lab.errors import OwnershipError
 from ocfs2lab.fs.heartbeat import HeartbeatRegion
 from ocfs2lab.fs.o2cb import O2cbCluster
@@ -38,6 +40,7 @@ from ocfs2lab.parallel import run_parallel
 from ocfs2lab.report import LogReporter, Reporter, phase
 from ocfs2lab.spec.cluster import ClusterSpec, NetworkSpec, TimingSpec
 from ocfs2lab.spec.storage import DrbdSpec, HeartbeatSpec, VolumeSpec
+from ocfs2lab.vm.recipe import LabImage
 
 log = logging.getLogger(__name__)
 
@@ -272,6 +275,30 @@ class Cluster(Lifecycle):
             return (workload or SharedIoWorkload()).run(
                 self.nodes, self.volume_spec.mount_point, report_root
             )
+
+    def coverage(
+        self, kernel: GcovTree | None = None, tools: Sequence[GcovTree] | None = None
+    ) -> Coverage:
+        """Coverage of this deployment, as the seed collects it: the host's kernel (the one
+        kernel every container shares) and the tools run in the node containers.
+
+        Args:
+            kernel: The gcov tree of the host's kernel. Default: the lab kernel when the
+                host is the lab VM (none for any other host).
+            tools: Instrumented programs the containers run. Default: the lab image's
+                coverage probe (``o2probe``) when the host is the lab VM.
+        """
+        image = getattr(self.host, "image", None)
+        if kernel is None and isinstance(image, LabImage):
+            kernel = kernel_tree_of(image)
+        if tools is None:
+            tools = [GcovTree.of_image(image)] if isinstance(image, LabImage) else []
+        return Coverage(
+            kernel,
+            {"host": self.host} if kernel else {},
+            tuple(tools),
+            {n.spec.name: n for n in self.nodes} if tools else {},
+        )
 
     def fsck(self) -> FsckReport:
         """``fsck.ocfs2 -fn`` of the volume, run on node 1 with the volume unmounted.

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 from ocfs2lab.cluster import ClusterStatus
+from ocfs2lab.coverage import Coverage, GcovTree, kernel_tree_of
 from ocfs2lab.errors import HostError, LifecycleError, OwnershipError, SpecError
 from ocfs2lab.experiment.faults import DiskStall, Fault, Freeze, Kill, Partition
 from ocfs2lab.fs.heartbeat import HeartbeatRegion
@@ -268,6 +269,16 @@ class SshCluster(Lifecycle):
             return (workload or SharedIoWorkload()).run(
                 up, self.volume_spec.mount_point, report_root
             )
+
+    def coverage(self, kernel: GcovTree | None = None, tools: Sequence[GcovTree] = ()) -> Coverage:
+        """Coverage of the nodes' kernels (one each, merged) and of their tools.
+
+        Args:
+            kernel: The gcov tree of the kernel the machines run (your build of it).
+            tools: Instrumented programs the nodes run (their data in ``GCOV_PREFIX``).
+        """
+        up = {n.spec.name: n for n in self.nodes if n.up}
+        return Coverage(kernel, up if kernel else {}, tuple(tools), up if tools else {})
 
     def fsck(self) -> FsckReport:
         """Unmount on every node that is up, then ``fsck.ocfs2 -fn`` on the first of them."""
@@ -536,6 +547,21 @@ class VmCluster(SshCluster):
         )
 
     # -- using ---------------------------------------------------------------------------
+    def coverage(
+        self, kernel: GcovTree | None = None, tools: Sequence[GcovTree] | None = None
+    ) -> Coverage:
+        """Coverage of the VMs' kernels (one each, merged) and of their tools.
+
+        Args:
+            kernel: Default: the lab kernel of the image (``None`` for Debian's kernel).
+            tools: Default: the image's coverage probe (``o2probe``).
+        """
+        if self.image is None:
+            raise LifecycleError(f"{self.describe()}: not built yet")
+        kernel = kernel or kernel_tree_of(self.image)
+        tools = [GcovTree.of_image(self.image)] if tools is None else tools
+        return SshCluster.coverage(self, kernel, tools)
+
     def vm(self, which: str | int | SshNode) -> VmNode:
         """A VM node by name, number or node.
 

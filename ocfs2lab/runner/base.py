@@ -133,17 +133,8 @@ def busy_seconds(spans: Sequence[tuple[float, float, object]]) -> float:
 
 
 @runtime_checkable
-class Runner(Protocol):
-    """Runs argv lists somewhere: this machine, an SSH host, a container.
-
-    Implementations: :class:`~ocfs2lab.runner.local.LocalRunner`,
-    :class:`~ocfs2lab.runner.ssh.SshRunner`, :class:`~ocfs2lab.runner.docker.DockerExecRunner`.
-    """
-
-    @property
-    def where(self) -> str:
-        """Where commands run, for messages (``"local"``, ``"ssh:root@host:22"``)."""
-        ...
+class Runs(Protocol):
+    """Anything that runs argv lists: a runner, a host, a node."""
 
     def run(
         self,
@@ -171,6 +162,20 @@ class Runner(Protocol):
             CommandTimeout: ``check`` and the timeout passed (the command was killed).
             TransportError: The machine could not be reached at all.
         """
+        ...
+
+
+@runtime_checkable
+class Runner(Runs, Protocol):
+    """Runs argv lists somewhere: this machine, an SSH host, a container.
+
+    Implementations: :class:`~ocfs2lab.runner.local.LocalRunner`,
+    :class:`~ocfs2lab.runner.ssh.SshRunner`, :class:`~ocfs2lab.runner.docker.DockerExecRunner`.
+    """
+
+    @property
+    def where(self) -> str:
+        """Where commands run, for messages (``"local"``, ``"ssh:root@host:22"``)."""
         ...
 
     def close(self) -> None:

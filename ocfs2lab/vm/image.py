@@ -33,35 +33,43 @@ and ``qemu-system-x86``.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import json
 import logging
 import os
 import shutil
-import signal
-import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import attrs
 
 from ocfs2lab.errors import CommandError, HostError, Ocfs2LabError
-from ocfs2lab.report import LogReporter, Reporter, phase
+from ocfs2lab.report import LogReporter, Reporter
 from ocfs2lab.runner.local import LocalRunner
+from ocfs2lab.vm.cache import (
+    build_once,
+    file_lock,
+    fsync_dir,
+    processes_using,
+    remove_tree,
+    run_phases,
+)
+from ocfs2lab.vm.kernel import KernelBuild, build_kernel
 from ocfs2lab.vm.qemu import QemuMachine, QemuSpec, reap_stale_machines
 from ocfs2lab.vm.recipe import (
     NODE_ASSETS,
     NODE_BASE_IMAGE,
     NODE_IMAGE,
+    PROBE_ASSETS,
+    PROBE_PROGRAM,
+    PROBE_SOURCE,
     ROOT_LABEL,
+    TOOLS_GCOV_DIR,
     VM_ASSETS,
     ImageRecipe,
     LabImage,
     cache_root,
 )
-from ocfs2lab.wait import Deadline
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +107,8 @@ BUILD_TOOLS = (
     "tar",
     "qemu-img",
     "qemu-system-x86_64",
+    "gcc",
 )
-
-#: Seconds a temporary build directory without a lock file must be old to count as stale.
-STALE_UNLOCKED_AGE = 600.0
 
 
 class ImageBuildError(Ocfs2LabError):
@@ -115,177 +121,6 @@ class ImageBuildError(Ocfs2LabError):
     def __init__(self, phase: str, message: str, *, hint: str | None = None) -> None:
         self.phase = phase
         super().__init__(f"image build, {phase}: {message}", hint=hint)
-
-
-# -- locks and safe removal ------------------------------------------------------------------------
-@contextlib.contextmanager
-def file_lock(path: Path, *, timeout: float, what: str) -> Iterator[None]:
-    """Hold an exclusive ``fcntl.flock`` on ``path`` (created if needed) for the block.
-
-    Raises:
-        HostError: The lock was not free within ``timeout`` seconds.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as handle:
-        deadline = Deadline(timeout)
-        logged = False
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as err:
-                if err.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-            if deadline.expired:
-                raise HostError(
-                    f"{what}: lock {path} still held after {timeout:g} s",
-                    hint="another build is running; wait for it or stop it",
-                )
-            if not logged:
-                log.info("%s: waiting for another process holding %s", what, path)
-                logged = True
-            time.sleep(0.5)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def _unescape_mount(path: str) -> str:
-    """Decode the octal escapes (``\\040`` for a space) of /proc/self/mountinfo."""
-    out, i = [], 0
-    while i < len(path):
-        if path[i] == "\\" and i + 4 <= len(path) and path[i + 1 : i + 4].isdigit():
-            out.append(chr(int(path[i + 1 : i + 4], 8)))
-            i += 4
-        else:
-            out.append(path[i])
-            i += 1
-    return "".join(out)
-
-
-def mounts_under(directory: Path, mountinfo: str | None = None) -> list[Path]:
-    """Mount points at or below ``directory``, deepest first."""
-    if mountinfo is None:
-        mountinfo = Path("/proc/self/mountinfo").read_text()
-    base = os.path.realpath(directory)
-    found: list[Path] = []
-    for line in mountinfo.splitlines():
-        fields = line.split()
-        if len(fields) < 5:
-            continue
-        point = _unescape_mount(fields[4])
-        if point == base or point.startswith(base.rstrip("/") + "/"):
-            found.append(Path(point))
-    return sorted(set(found), key=lambda p: len(p.parts), reverse=True)
-
-
-def processes_using(directory: Path) -> list[int]:
-    """Pids of processes whose command line, root or working directory lies in ``directory``.
-
-    Used on a dead builder's temporary directory only: the path is unique to that build, so
-    whatever refers to it (an orphaned debootstrap, dpkg chrooted into the target, mkfs, a
-    provisioning QEMU) belongs to the lab.
-    """
-    base = os.path.realpath(directory)
-    prefix = base.rstrip("/") + "/"
-    mine = os.getpid()
-    found: list[int] = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == mine:
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        hit = base in cmdline
-        for link in ("root", "cwd"):
-            with contextlib.suppress(OSError):
-                target = os.readlink(entry / link)
-                hit = hit or target == base or target.startswith(prefix)
-        if hit:
-            found.append(int(entry.name))
-    return found
-
-
-def kill_processes_using(directory: Path, rounds: int = 20) -> list[int]:
-    """SIGKILL every process :func:`processes_using` finds, until none is left.
-
-    Returns:
-        The pids killed.
-    """
-    killed: list[int] = []
-    for _ in range(rounds):
-        pids = processes_using(directory)
-        if not pids:
-            break
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
-        time.sleep(0.2)
-    return killed
-
-
-def remove_tree(directory: Path, local: LocalRunner | None = None) -> None:
-    """Remove ``directory``, first unmounting anything mounted below it.
-
-    A killed debootstrap can leave ``proc``/``sys`` mounted in its target; ``rmtree`` would
-    descend into them. Nothing is removed while a mount remains.
-
-    Raises:
-        HostError: A mount below ``directory`` could not be unmounted.
-    """
-    if not directory.exists():
-        return
-    local = local or LocalRunner()
-    for point in mounts_under(directory):
-        log.warning("unmounting %s left by a dead build", point)
-        local.run(["umount", "-l", str(point)], check=False, timeout=60)
-    remaining = mounts_under(directory)
-    if remaining:
-        raise HostError(
-            f"cannot remove {directory}: still mounted: {', '.join(map(str, remaining))}",
-            hint="unmount these by hand, then retry",
-        )
-    shutil.rmtree(directory)
-
-
-def remove_stale_builds(images: Path, local: LocalRunner | None = None) -> list[Path]:
-    """Remove temporary build directories whose builder is gone.
-
-    A live builder holds the lock on ``.lock`` in its directory; a directory whose lock can
-    be taken (or that has no lock file and is older than 10 minutes) is stale.
-
-    Returns:
-        The directories removed.
-    """
-    removed: list[Path] = []
-    if not images.is_dir():
-        return removed
-    for tmp in sorted(images.glob(".build-*")):
-        if not tmp.is_dir():
-            continue
-        lock = tmp / ".lock"
-        stale = False
-        if lock.exists():
-            with lock.open("a+") as handle:
-                try:
-                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    stale = True
-                    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-                except OSError:
-                    stale = False
-        else:
-            stale = time.time() - tmp.stat().st_mtime > STALE_UNLOCKED_AGE
-        if stale:
-            log.warning("removing stale image build %s", tmp)
-            killed = kill_processes_using(tmp)
-            if killed:
-                log.warning("killed processes of the dead build: %s", killed)
-            remove_tree(tmp, local)
-            removed.append(tmp)
-    return removed
 
 
 # -- finding images ------------------------------------------------------------------------------
@@ -352,33 +187,23 @@ def build_image(
     _check_host()
     reporter = reporter or LogReporter()
     local = local or LocalRunner()
-    images.mkdir(parents=True, exist_ok=True)
-    with file_lock(images / f"{recipe.short_name}.lock", timeout=lock_timeout, what="image build"):
-        found = _complete_image(final, recipe)
-        if found is not None:
-            return found  # another process built it while we waited
-        remove_stale_builds(images, local)
-        reap_stale_machines(root / "run")
-        if final.exists():  # an incomplete or foreign directory in the way
-            remove_tree(final, local)
-        tmp = Path(tempfile.mkdtemp(prefix=f".build-{recipe.short_name}-", dir=images))
-        with (tmp / ".lock").open("a+") as lock:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-            try:
-                _Build(recipe, tmp, root, reporter, local).run()
-                (tmp / ".lock").unlink()
-                tmp.rename(final)
-                _fsync_dir(images)
-            except BaseException:
-                # Ctrl-C reaches only this process: stop the build's own children first.
-                with contextlib.suppress(Exception):
-                    kill_processes_using(tmp)
-                    remove_tree(tmp, local)
-                raise
-    log.info("lab image %s: built", final)
-    image = _complete_image(final, recipe)
-    if image is None:
-        raise ImageBuildError("finish", f"{final} is incomplete after the build")
+    kernel = None
+    if recipe.kernel is not None:
+        kernel = build_kernel(recipe.kernel, cache_dir=root, reporter=reporter, local=local)
+
+    def build(tmp: Path) -> None:
+        _Build(recipe, tmp, root, reporter, local, kernel).run()
+
+    image = build_once(
+        final,
+        lambda: _complete_image(final, recipe),
+        build,
+        what="image build",
+        lock_timeout=lock_timeout,
+        local=local,
+        before=lambda: reap_stale_machines(root / "run"),
+    )
+    log.info("lab image %s: ready", final)
     return image
 
 
@@ -392,16 +217,30 @@ def _check_host() -> None:
     if missing:
         raise HostError(
             f"building the lab image needs: {', '.join(missing)}",
-            hint="apt-get install debootstrap e2fsprogs qemu-utils qemu-system-x86",
+            hint="apt-get install debootstrap e2fsprogs qemu-utils qemu-system-x86 gcc libc6-dev",
         )
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def compile_probe(directory: Path, local: LocalRunner | None = None) -> Path:
+    """Compile the coverage probe ``o2probe`` (gcov, static) in ``directory`` (made here).
+
+    It is compiled on this host, not in a guest, so its ``.gcno`` notes match this host's
+    ``gcov``, which reads them when reports are made. ``directory`` keeps the source, the
+    notes and the program.
+
+    Returns:
+        The program.
+    """
+    local = local or LocalRunner()
+    directory.mkdir(parents=True)
+    shutil.copyfile(PROBE_ASSETS / PROBE_SOURCE, directory / PROBE_SOURCE)
+    gcc = ["gcc", "-O0", "-g", "-Wall", "-Wextra", "--coverage"]
+    obj = PROBE_SOURCE.replace(".c", ".o")
+    inside = ["sh", "-c", 'cd "$1" && shift && exec "$@"', "sh", str(directory)]
+    local.run([*inside, *gcc, "-c", PROBE_SOURCE, "-o", obj], timeout=300)
+    local.run([*inside, *gcc, "-static", "-o", PROBE_PROGRAM, obj], timeout=300)
+    (directory / obj).unlink()
+    return directory / PROBE_PROGRAM
 
 
 @attrs.define
@@ -411,6 +250,7 @@ class _Build:
     cache: Path
     reporter: Reporter
     local: LocalRunner
+    kernel: KernelBuild | None = None
     durations: dict[str, float] = attrs.field(factory=dict)
     kernel_version: str = ""
 
@@ -428,22 +268,14 @@ class _Build:
 
     def run(self) -> None:
         started = time.monotonic()
-        for name, step in (
+        steps = (
             ("debootstrap", self.debootstrap),
             ("configure", self.configure),
             ("node image", self.node_image),
             ("mkfs", self.mkfs),
             ("provision", self.provision),
-        ):
-            t0 = time.monotonic()
-            with phase(self.reporter, name):
-                try:
-                    step()
-                except Ocfs2LabError as err:
-                    if isinstance(err, ImageBuildError):
-                        raise
-                    raise ImageBuildError(name, str(err), hint=err.hint) from err
-            self.durations[name] = round(time.monotonic() - t0, 1)
+        )
+        self.durations = run_phases(self.reporter, steps, ImageBuildError, ImageBuildError)
         self.write_manifest(time.monotonic() - started)
 
     # -- 1 ---------------------------------------------------------------------------------
@@ -506,7 +338,10 @@ class _Build:
         for pattern in ("var/cache/apt/archives/*.deb", "var/lib/apt/lists/*_*"):
             for path in root.glob(pattern):
                 path.unlink()
-        self.chroot("update-initramfs", "-u", "-k", "all", timeout=900)
+        if self.kernel is not None:
+            self.install_kernel(self.kernel)
+        else:
+            self.chroot("update-initramfs", "-u", "-k", "all", timeout=900)
         kernels = sorted((root / "boot").glob("vmlinuz-*"))
         if len(kernels) != 1:
             raise ImageBuildError("configure", f"expected one kernel in /boot, found {kernels}")
@@ -515,6 +350,22 @@ class _Build:
         shutil.copyfile(
             root / "boot" / f"initrd.img-{self.kernel_version}", self.tmp / "initrd.img"
         )
+
+    def install_kernel(self, kernel: KernelBuild) -> None:
+        """Put the lab's own kernel in /boot, its modules in /lib/modules, make its initramfs."""
+        boot = self.rootfs / "boot"
+        boot.mkdir(exist_ok=True)
+        release = kernel.release
+        shutil.copyfile(kernel.bzimage, boot / f"vmlinuz-{release}")
+        shutil.copyfile(kernel.directory / "System.map", boot / f"System.map-{release}")
+        shutil.copyfile(kernel.directory / "config", boot / f"config-{release}")
+        modules = self.rootfs / "usr" / "lib" / "modules"
+        modules.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(
+            kernel.modules_root / "lib" / "modules" / release, modules / release, symlinks=True
+        )
+        self.chroot("depmod", "-a", release, timeout=300)
+        self.chroot("update-initramfs", "-c", "-k", release, timeout=900)
 
     def apply_units(self) -> None:
         """Apply the ``units`` asset: consecutive lines with the same action in one call."""
@@ -546,6 +397,15 @@ class _Build:
                 self.chroot("systemctl", action, *units)
 
     # -- 3 ---------------------------------------------------------------------------------
+    def probe(self) -> Path:
+        """Compile the coverage probe into the image's ``tools-gcov`` and ``/usr/local/bin``."""
+        binary = compile_probe(self.tmp / TOOLS_GCOV_DIR, self.local)
+        target = self.rootfs / "usr" / "local" / "bin" / PROBE_PROGRAM
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(binary, target)
+        target.chmod(0o755)
+        return binary
+
     def node_image(self) -> None:
         node = self.node_rootfs
         self._debootstrap(node, self.recipe.node_packages, 3600)
@@ -563,6 +423,9 @@ class _Build:
         scripts = context / "scripts"
         scripts.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(VM_ASSETS / DOCKERFILE_ASSET, context / DOCKERFILE_ASSET)
+        probe = self.probe()
+        shutil.copyfile(probe, scripts / PROBE_PROGRAM)
+        (scripts / PROBE_PROGRAM).chmod(0o755)
         if NODE_ASSETS.is_dir():
             for path in sorted(NODE_ASSETS.iterdir()):
                 if path.is_file():
@@ -651,6 +514,11 @@ class _Build:
             "key": self.recipe.key(),
             "recipe": attrs.asdict(self.recipe),
             "kernel_version": self.kernel_version,
+            "kernel_build": str(self.kernel.directory) if self.kernel else None,
+            "tools_gcov": {
+                "directory": TOOLS_GCOV_DIR,
+                "build_root": str(self.tmp / TOOLS_GCOV_DIR),
+            },
             "node_image": NODE_IMAGE,
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "build_seconds": round(total, 1),
@@ -662,7 +530,7 @@ class _Build:
                 os.fsync(handle.fileno())
         root_disk.chmod(0o444)
         _write_synced(self.tmp / "manifest.json", json.dumps(manifest, indent=1) + "\n")
-        _fsync_dir(self.tmp)
+        fsync_dir(self.tmp)
 
 
 def _write_synced(path: Path, text: str) -> None:
@@ -711,12 +579,9 @@ def read_manifest(image: LabImage) -> dict[str, object]:
 __all__ = [
     "ImageBuildError",
     "build_image",
-    "file_lock",
+    "compile_probe",
     "find_image",
     "images_dir",
-    "mounts_under",
     "prune_images",
     "read_manifest",
-    "remove_stale_builds",
-    "remove_tree",
 ]

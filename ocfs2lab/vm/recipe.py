@@ -24,7 +24,7 @@ from ocfs2lab.errors import SpecError
 #: Version of the build logic in :mod:`ocfs2lab.vm.image`. Bump it whenever a change there
 #: changes the image it makes (files written, units switched, steps added): the recipe key
 #: changes with it and images are rebuilt.
-IMAGE_BUILD_VERSION = 2
+IMAGE_BUILD_VERSION = 3
 
 #: Label of the root file system; the kernel command line says ``root=LABEL=<this>``.
 ROOT_LABEL = "ocfs2lab-root"
@@ -66,9 +66,20 @@ RELEASE_PACKAGES: dict[str, tuple[str, ...]] = {"bookworm": ()}
 NEWER_RELEASE_PACKAGES: tuple[str, ...] = ("docker-cli",)
 
 
-def default_packages(release: str) -> tuple[str, ...]:
-    """The lab VM's default package list for ``release``."""
-    return DEFAULT_PACKAGES + RELEASE_PACKAGES.get(release, NEWER_RELEASE_PACKAGES)
+#: The package of Debian's own kernel (left out when the lab builds its kernel).
+DEBIAN_KERNEL_PACKAGE = "linux-image-amd64"
+
+
+def default_packages(release: str, *, debian_kernel: bool = False) -> tuple[str, ...]:
+    """The lab VM's default package list for ``release``.
+
+    Debian's kernel package is in it only with ``debian_kernel``: by default the lab boots
+    the kernel it builds (:class:`KernelRecipe`).
+    """
+    packages = DEFAULT_PACKAGES + RELEASE_PACKAGES.get(release, NEWER_RELEASE_PACKAGES)
+    if not debian_kernel:
+        packages = tuple(p for p in packages if p != DEBIAN_KERNEL_PACKAGE)
+    return packages
 
 
 #: Packages of the Docker node image's root file system (a second minbase debootstrap).
@@ -83,6 +94,17 @@ DEFAULT_NODE_PACKAGES: tuple[str, ...] = (
     "python3-minimal",
 )
 
+#: Version of the build logic below; bump it when a change alters the kernel it makes.
+KERNEL_BUILD_VERSION = 1
+#: The lab's configuration fragment (an asset, hashed into the recipe key).
+FRAGMENT_ASSET = "kernel-ocfs2lab.config"
+#: Debian's kernel source package of each supported release.
+SOURCE_PACKAGES = {"trixie": "linux-source-6.12", "bookworm": "linux-source-6.1"}
+#: Directories whose code carries gcov counters (with all their subdirectories).
+DEFAULT_GCOV_DIRS = ("fs/ocfs2", "drivers/block/drbd")
+
+_SOURCE = re.compile(r"^linux-source-\d+\.\d+$")
+_DIR = re.compile(r"^[a-z0-9_][a-z0-9_./-]*$")
 _PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 _RELEASE = re.compile(r"^[a-z]+$")
 _MIRROR = re.compile(r"^https?://[^\s]+$")
@@ -90,6 +112,15 @@ _MIRROR = re.compile(r"^https?://[^\s]+$")
 #: Where the lab VM's own configuration files come from, and the node image's scripts.
 VM_ASSETS = Path(__file__).parent / "assets"
 NODE_ASSETS = Path(__file__).parent.parent / "node" / "assets"
+#: The coverage probe: a small C program of the project's own, compiled with gcov into the
+#: lab image (``/usr/local/bin``) and the node image, its notes kept in the image directory.
+PROBE_ASSETS = Path(__file__).parent.parent / "coverage" / "assets"
+PROBE_SOURCE = "o2probe.c"
+PROBE_PROGRAM = "o2probe"
+TOOLS_GCOV_DIR = "tools-gcov"
+#: Where instrumented programs in the lab's guests and containers write their ``.gcda``
+#: files (``GCOV_PREFIX``: the image's sshd and the node image set it).
+GCOV_PREFIX = "/var/lib/ocfs2lab/gcov"
 
 
 def _packages(value: Iterable[str]) -> tuple[str, ...]:
@@ -138,6 +169,99 @@ def asset_files(*directories: Path) -> dict[str, bytes]:
     return files
 
 
+def _check_source(_inst: object, _attr: object, value: str) -> None:
+    if not _SOURCE.match(value):
+        raise SpecError(
+            "kernel.source_package", value, "must be a Debian package like 'linux-source-6.12'"
+        )
+
+
+def _dirs(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = (value,)
+    return tuple(str(v).strip("/") for v in value)
+
+
+def _check_dirs(_inst: object, _attr: object, value: tuple[str, ...]) -> None:
+    if not value:
+        raise SpecError("kernel.gcov_dirs", value, "needs at least one directory")
+    for item in value:
+        if not _DIR.match(item) or ".." in item.split("/"):
+            raise SpecError(
+                "kernel.gcov_dirs", item, "must be a relative directory of the kernel tree"
+            )
+
+
+def _check_jobs(_inst: object, _attr: object, value: int | None) -> None:
+    if value is not None and value < 1:
+        raise SpecError("kernel.jobs", value, "must be a positive number of make jobs")
+
+
+@frozen
+class KernelRecipe:
+    """What the lab kernel is built from. Equal recipes give equal kernels (same :meth:`key`).
+
+    Attributes:
+        source_package: Debian's kernel source package (``linux-source-6.12`` for trixie).
+        gcov_dirs: Directories of the tree compiled with gcov counters (subdirectories too).
+        build_version: Version of the build logic (:data:`KERNEL_BUILD_VERSION`).
+        jobs: ``make -j`` (default: the number of CPUs); not part of the key.
+
+    Raises:
+        SpecError: A field breaks its rule.
+    """
+
+    source_package: str = field(default=SOURCE_PACKAGES["trixie"], validator=_check_source)
+    gcov_dirs: tuple[str, ...] = field(
+        default=DEFAULT_GCOV_DIRS, converter=_dirs, validator=_check_dirs
+    )
+    build_version: int = KERNEL_BUILD_VERSION
+    jobs: int | None = field(default=None, validator=_check_jobs, eq=False)
+
+    @classmethod
+    def for_release(cls, release: str) -> KernelRecipe:
+        """The recipe for a Debian release's own kernel source."""
+        try:
+            return cls(source_package=SOURCE_PACKAGES[release])
+        except KeyError:
+            raise SpecError(
+                "kernel.release", release, f"must be one of {', '.join(SOURCE_PACKAGES)}"
+            ) from None
+
+    @property
+    def series(self) -> str:
+        """The kernel series, ``6.12`` for ``linux-source-6.12``."""
+        return self.source_package.removeprefix("linux-source-")
+
+    def fragment(self) -> str:
+        """The text of the lab's configuration fragment."""
+        return (VM_ASSETS / FRAGMENT_ASSET).read_text()
+
+    def key_material(self) -> dict[str, Any]:
+        """Everything the key hashes."""
+        fields = attrs.asdict(self)
+        fields.pop("jobs")
+        return {
+            "recipe": fields,
+            "fragment": hashlib.sha256(self.fragment().encode()).hexdigest(),
+        }
+
+    def key(self) -> str:
+        """A hex digest of the fields (``jobs`` aside) and the fragment's content."""
+        text = json.dumps(self.key_material(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    @property
+    def short_name(self) -> str:
+        """``<series>-<first 16 hex digits of the key>``: the kernel's directory name."""
+        return f"{self.series}-{self.key()[:16]}"
+
+
+def _default_kernel(release: str) -> KernelRecipe | None:
+    source = SOURCE_PACKAGES.get(release)
+    return KernelRecipe(source_package=source) if source else None
+
+
 @frozen
 class ImageRecipe:
     """What goes into a lab image. Equal recipes give equal images (same :meth:`key`).
@@ -145,8 +269,11 @@ class ImageRecipe:
     Attributes:
         release: Debian release (``trixie`` and ``bookworm`` are tested).
         mirror: Debian mirror URL.
+        kernel: The kernel the lab builds and boots: the release's ``linux-source`` with gcov
+            of OCFS2 and DRBD (:class:`KernelRecipe`, the default; trixie is tested), or
+            ``None`` for Debian's packaged kernel (``linux-image-amd64``, no coverage).
         packages: Packages of the lab VM (sorted, duplicates removed); the default depends
-            on the release (:func:`default_packages`).
+            on the release and the kernel (:func:`default_packages`).
         node_packages: Packages of the Docker node image's root file system.
         disk_size_mib: Size of the root file system (a sparse file; the overlay of each VM
             grows on demand).
@@ -158,8 +285,15 @@ class ImageRecipe:
 
     release: str = field(default="trixie", validator=_check_release)
     mirror: str = field(default=DEFAULT_MIRROR, validator=_check_mirror)
+    kernel: KernelRecipe | None = field(
+        default=attrs.Factory(lambda self: _default_kernel(self.release), takes_self=True),
+        validator=attrs.validators.optional(attrs.validators.instance_of(KernelRecipe)),
+    )
     packages: tuple[str, ...] = field(
-        default=attrs.Factory(lambda self: default_packages(self.release), takes_self=True),
+        default=attrs.Factory(
+            lambda self: default_packages(self.release, debian_kernel=self.kernel is None),
+            takes_self=True,
+        ),
         converter=_packages,
         validator=_check_packages,
     )
@@ -169,11 +303,33 @@ class ImageRecipe:
     disk_size_mib: int = field(default=8192, validator=_check_disk)
     build_version: int = field(default=IMAGE_BUILD_VERSION, validator=_check_version)
 
+    def __attrs_post_init__(self) -> None:
+        images = [p for p in self.packages if p.startswith("linux-image-")]
+        if self.kernel is not None and images:
+            raise SpecError(
+                "recipe.packages",
+                images[0],
+                "must not hold a kernel package when the recipe builds its kernel",
+                hint="drop it, or pass kernel=None to boot Debian's kernel",
+            )
+        if self.kernel is None and not images:
+            raise SpecError(
+                "recipe.packages",
+                ", ".join(self.packages)[:80],
+                f"needs a kernel package ({DEBIAN_KERNEL_PACKAGE}) when kernel is None",
+            )
+
     def key_material(self) -> dict[str, Any]:
         """Everything the key hashes: the fields and the content of every asset file."""
-        assets = asset_files(VM_ASSETS, NODE_ASSETS)
+        assets = asset_files(VM_ASSETS, NODE_ASSETS, PROBE_ASSETS)
+        # The kernel's fragment counts through the kernel's own key, and only when it is built.
+        assets.pop(f"{VM_ASSETS.parent.name}/{FRAGMENT_ASSET}", None)
+        fields = attrs.asdict(self, recurse=False)
+        fields.pop("kernel")
+        if self.kernel is not None:
+            fields["kernel"] = self.kernel.key()
         return {
-            "recipe": attrs.asdict(self),
+            "recipe": fields,
             "assets": {name: hashlib.sha256(data).hexdigest() for name, data in assets.items()},
         }
 

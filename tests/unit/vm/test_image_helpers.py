@@ -11,15 +11,14 @@ from pathlib import Path
 import pytest
 
 from ocfs2lab.errors import HostError
-from ocfs2lab.vm.image import (
+from ocfs2lab.vm.cache import (
     STALE_UNLOCKED_AGE,
     file_lock,
-    find_image,
     mounts_under,
-    prune_images,
     remove_stale_builds,
     remove_tree,
 )
+from ocfs2lab.vm.image import find_image, prune_images
 from ocfs2lab.vm.qemu import proc_start_time, reap_stale_machines
 from ocfs2lab.vm.recipe import ImageRecipe
 

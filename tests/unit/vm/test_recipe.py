@@ -53,8 +53,13 @@ def test_asset_content_changes_the_key(tmp_path: Path, monkeypatch: pytest.Monke
     node_assets.mkdir(parents=True)
     (vm_assets / "fstab").write_text("one\n")
     (node_assets / "run_tests.sh").write_text("#!/bin/sh\n")
+    probe_assets = tmp_path / "coverage" / "assets"
+    probe_assets.mkdir(parents=True)
+    (probe_assets / "o2probe.c").write_text("int main(void) { return 0; }\n")
+    (vm_assets / "kernel-ocfs2lab.config").write_text("CONFIG_GCOV_KERNEL=y\n")
     monkeypatch.setattr(recipe_mod, "VM_ASSETS", vm_assets)
     monkeypatch.setattr(recipe_mod, "NODE_ASSETS", node_assets)
+    monkeypatch.setattr(recipe_mod, "PROBE_ASSETS", probe_assets)
     first = ImageRecipe().key()
     assert ImageRecipe().key() == first
     (vm_assets / "fstab").write_text("two\n")
@@ -70,14 +75,36 @@ def test_asset_content_changes_the_key(tmp_path: Path, monkeypatch: pytest.Monke
         "vm/fstab",
         "node/run_tests.sh",
         "node/collect.sh",
+        "coverage/o2probe.c",
     }
+    # The kernel fragment counts through the kernel's key, only for images that build one.
+    fourth = ImageRecipe().key()
+    stock = ImageRecipe(kernel=None).key()
+    (vm_assets / "kernel-ocfs2lab.config").write_text("CONFIG_GCOV_KERNEL=y\nCONFIG_X=m\n")
+    assert ImageRecipe().key() != fourth
+    assert ImageRecipe(kernel=None).key() == stock
+    (probe_assets / "o2probe.c").write_text("int main(void) { return 1; }\n")
+    assert ImageRecipe(kernel=None).key() != stock
 
 
 def test_real_assets_are_all_used() -> None:
-    """Every file in vm/assets is installed, is the units list or is the Dockerfile."""
-    used = {asset for asset, _dest, _mode in ASSET_INSTALL} | {UNITS_ASSET, DOCKERFILE_ASSET}
+    """Every file in vm/assets is installed, is the units list, the Dockerfile or the kernel's
+    configuration fragment."""
+    used = {asset for asset, _dest, _mode in ASSET_INSTALL} | {
+        UNITS_ASSET,
+        DOCKERFILE_ASSET,
+        recipe_mod.FRAGMENT_ASSET,
+    }
     present = {p.name for p in recipe_mod.VM_ASSETS.iterdir() if p.is_file()}
     assert present == used
+
+
+def test_gcov_prefix_is_set_for_containers_and_ssh_sessions() -> None:
+    """Instrumented tools write their .gcda where the collector looks, in both guests."""
+    assets = recipe_mod.VM_ASSETS
+    assert f"ENV GCOV_PREFIX={recipe_mod.GCOV_PREFIX}\n" in (assets / DOCKERFILE_ASSET).read_text()
+    sshd = (assets / "sshd-ocfs2lab.conf").read_text()
+    assert f"SetEnv GCOV_PREFIX={recipe_mod.GCOV_PREFIX}\n" in sshd
 
 
 def test_units_asset_is_well_formed() -> None:

@@ -1,0 +1,26 @@
+"""Coverage of the lab's kernel code and tools (gcov), in the seed's report layout.
+
+* :mod:`~ocfs2lab.coverage.collect`: :class:`GcovTree` (an instrumented build on this
+  machine), :class:`Coverage` (reset, read, report for a lab's kernels and tool runners);
+* :mod:`~ocfs2lab.coverage.report`: :func:`make_report` (gcovr HTML, JSON, summary) and
+  :class:`CoverageReport` (one-line summary, notebook table, diff of two runs).
+
+The kernel's data come from the lab kernel (:mod:`ocfs2lab.vm.kernel`, built with gcov of
+``fs/ocfs2`` and ``drivers/block/drbd``); the tools' from programs built with
+``--coverage``: the lab's own probe ``o2probe`` in every image, or your ocfs2-tools build.
+"""
+
+from ocfs2lab.coverage.collect import Coverage, kernel_tree_of
+from ocfs2lab.coverage.report import CoverageReport, make_report
+from ocfs2lab.coverage.tree import KERNEL_GCOV, Collected, CoverageError, GcovTree
+
+__all__ = [
+    "KERNEL_GCOV",
+    "Collected",
+    "Coverage",
+    "CoverageError",
+    "CoverageReport",
+    "GcovTree",
+    "kernel_tree_of",
+    "make_report",
+]

@@ -1,0 +1,289 @@
+"""Coverage reports in the seed's layout, made with gcovr.
+
+:func:`make_report` turns :class:`~ocfs2lab.coverage.collect.Collected` data into a report
+directory (``gcov_reports_YYYYMMDD_HHMMSS/`` in the seed's layout; ``tests/`` is written by
+the workload):
+
+* ``<name>_html/index.html``: gcovr's HTML with every source file (``kernel_html/``,
+  ``tools_html/``), all targets merged (counts of several kernels are added up);
+* ``<name>.json``: gcovr's line report (every line's count: what :meth:`CoverageReport.diff`
+  compares);
+* ``<name>_summary.json``: gcovr's summary (lines, functions, branches per file and in total);
+* ``<name>_summary.<target>.json``: the same for each target alone;
+* ``coverage.json``: the lab's summary of all of it, with the targets and file counts.
+
+Each target's data are placed in a hard-linked copy of the build tree, gcovr runs ``gcov``
+there (its own JSON trace per target), and the traces are merged. The ``gcov`` must be of
+the GCC that compiled the build: a mismatch is refused before gcov prints nonsense.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from attrs import frozen
+
+from ocfs2lab.coverage.tree import Collected, CoverageError, GcovTree
+from ocfs2lab.formats.gcovr import (
+    CoverageDiff,
+    CoverageSummary,
+    diff_line_counts,
+    parse_line_counts,
+    parse_summary,
+)
+from ocfs2lab.observe.export import require_module
+from ocfs2lab.runner.local import LocalRunner
+
+log = logging.getLogger(__name__)
+
+#: The lab's own summary file in a report directory.
+SUMMARY_FILE = "coverage.json"
+#: Seconds one gcovr run may take (the kernel's ocfs2 tree takes well under a minute).
+GCOVR_TIMEOUT = 1800.0
+
+
+@frozen
+class CoverageReport:
+    """A written coverage report.
+
+    Attributes:
+        directory: The report directory.
+        summaries: ``{name: summary}`` (``kernel``, ``tools``, ...), merged over targets.
+        targets: ``{name: [targets whose data it holds]}``.
+        gcda_files: ``{name: number of .gcda files read}``.
+    """
+
+    directory: Path
+    summaries: dict[str, CoverageSummary]
+    targets: dict[str, tuple[str, ...]]
+    gcda_files: dict[str, int]
+
+    def html(self, name: str) -> Path:
+        """The HTML index of report ``name`` (``kernel_html/index.html``)."""
+        return self.directory / f"{name}_html" / "index.html"
+
+    def __getitem__(self, name: str) -> CoverageSummary:
+        return self.summaries[name]
+
+    def one_line(self) -> str:
+        """One line per report, joined: ``kernel: 9.8% of lines (...) | tools: ...``."""
+        parts = [s.one_line() for s in self.summaries.values()]
+        return " | ".join(parts) if parts else "no coverage data"
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every file of every report as table rows (``report`` column first)."""
+        rows = []
+        for name, summary in self.summaries.items():
+            for row in summary.rows():
+                rows.append({"report": name, **row})
+        return rows
+
+    def table(self, name: str | None = None, *, top: int | None = None) -> Any:
+        """A pandas DataFrame of the files (of report ``name``, or all), most lines first.
+
+        Needs pandas (``pip install ocfs2lab[notebook]``).
+        """
+        pd = require_module("pandas", "pandas", "CoverageReport.table")
+        rows = [r for r in self.rows() if name is None or r["report"] == name]
+        frame = pd.DataFrame(rows)
+        if frame.empty:
+            return frame
+        files = frame[frame["file"] != "TOTAL"].sort_values("lines", ascending=False)
+        if top is not None:
+            files = files.head(top)
+        return pd.concat([files, frame[frame["file"] == "TOTAL"]], ignore_index=True)
+
+    def _repr_html_(self) -> str:
+        return str(self.table().to_html(index=False))
+
+    def line_counts(self, name: str) -> dict[str, dict[int, int]]:
+        """Every line's execution count in report ``name`` (from ``<name>.json``)."""
+        return parse_line_counts((self.directory / f"{name}.json").read_text())
+
+    def diff(self, other: CoverageReport, name: str = "kernel") -> CoverageDiff:
+        """Lines this run reached that ``other`` did not (``only_a``), and the reverse."""
+        return diff_line_counts(
+            self.line_counts(name),
+            other.line_counts(name),
+            labels=(self.directory.name, other.directory.name),
+        )
+
+    @classmethod
+    def load(cls, directory: str | Path) -> CoverageReport:
+        """The report written in ``directory``.
+
+        Raises:
+            CoverageError: ``directory`` holds no report.
+        """
+        path = Path(directory)
+        try:
+            meta = json.loads((path / SUMMARY_FILE).read_text())
+        except (OSError, ValueError) as err:
+            raise CoverageError(f"{path} holds no coverage report: {err}") from err
+        summaries = {
+            name: parse_summary((path / f"{name}_summary.json").read_text(), name)
+            for name in meta["reports"]
+        }
+        return cls(
+            directory=path,
+            summaries=summaries,
+            targets={k: tuple(v) for k, v in meta["targets"].items()},
+            gcda_files=dict(meta["gcda_files"]),
+        )
+
+
+def gcov_major(version: str) -> str:
+    """``12`` of ``12.2.0``."""
+    return version.strip().split(".")[0]
+
+
+def check_gcov(trees: Sequence[GcovTree], gcov: str, local: LocalRunner) -> None:
+    """Refuse a ``gcov`` of another GCC than the one that built a tree."""
+    if shutil.which(gcov) is None:
+        raise CoverageError(f"{gcov} is not installed", hint="apt-get install gcc")
+    result = local.run([gcov, "-dumpversion"], check=False, timeout=60)
+    have = result.stdout.strip()
+    for tree in trees:
+        if tree.gcc_version and gcov_major(tree.gcc_version) != gcov_major(have):
+            major = gcov_major(tree.gcc_version)
+            raise CoverageError(
+                f"{tree.name} was built by GCC {tree.gcc_version}, {gcov} is {have}: "
+                "gcov reads only the data of its own GCC",
+                hint=f"apt-get install gcc-{major} and pass gcov='gcov-{major}'",
+            )
+
+
+def _gcovr(local: LocalRunner, args: Sequence[str], what: str) -> None:
+    argv = [sys.executable, "-m", "gcovr", *args]
+    result = local.run(argv, check=False, timeout=GCOVR_TIMEOUT)
+    if not result.ok:
+        if "No module named gcovr" in result.stderr:
+            raise CoverageError("gcovr is not installed", hint="pip install 'ocfs2lab[coverage]'")
+        raise CoverageError(
+            f"gcovr ({what}) exited with {result.exit_code}: {result.stderr.strip()[-1500:]}"
+        )
+
+
+def _filters(tree: GcovTree) -> list[str]:
+    args: list[str] = []
+    for directory in tree.report_dirs:
+        args += ["--filter", re.escape(directory.strip("/") + "/")]
+    return args
+
+
+def make_report(
+    collected: Collected,
+    trees: Sequence[GcovTree],
+    directory: Path,
+    *,
+    gcov: str = "gcov",
+    local: LocalRunner | None = None,
+    jobs: int | None = None,
+    keep_empty: bool = False,
+) -> CoverageReport:
+    """Write the reports of ``trees`` from ``collected`` into ``directory``.
+
+    Args:
+        collected: What :meth:`Coverage.read` returned.
+        trees: The builds to report (each gives ``<name>_html/`` and its JSON files).
+        directory: The report directory (made if needed; ``tests/`` may already be there).
+        gcov: The ``gcov`` program (of the GCC that compiled the builds).
+        local: Runs gcovr.
+        jobs: gcov processes in parallel (default: the number of CPUs).
+        keep_empty: Also report a build no target had data of (every line uncovered).
+
+    Raises:
+        CoverageError: gcovr or gcov is missing or of the wrong GCC, or gcovr failed.
+    """
+    local = local or LocalRunner()
+    jobs = jobs or os.cpu_count() or 1
+    directory.mkdir(parents=True, exist_ok=True)
+    check_gcov(trees, gcov, local)
+    work = directory / ".work"
+    summaries: dict[str, CoverageSummary] = {}
+    targets: dict[str, tuple[str, ...]] = {}
+    counts: dict[str, int] = {}
+    try:
+        for tree in trees:
+            per_target = collected.data.get(tree.name, {})
+            if not any(per_target.values()) and not keep_empty:
+                log.warning("coverage %s: no data from any target; not reported", tree.name)
+                continue
+            traces: list[Path] = []
+            roots: list[Path] = []
+            used: list[str] = []
+            for target, files in sorted(per_target.items()) or [("none", {})]:
+                root = work / tree.name / target
+                placed = tree.place(files, root)
+                if placed == 0 and not keep_empty:
+                    continue
+                trace = work / f"{tree.name}.{target}.json"
+                _gcovr(
+                    local,
+                    [
+                        "--root",
+                        str(root),
+                        "--gcov-executable",
+                        gcov,
+                        "-j",
+                        str(jobs),
+                        *_filters(tree),
+                        "--json",
+                        str(trace),
+                        "--json-summary",
+                        str(directory / f"{tree.name}_summary.{target}.json"),
+                        str(root),
+                    ],
+                    f"{tree.name} of {target}",
+                )
+                traces.append(trace)
+                roots.append(root)
+                used.append(target)
+            if not traces:
+                continue
+            html = directory / f"{tree.name}_html"
+            html.mkdir(exist_ok=True)
+            merge: list[str] = ["--root", str(roots[0])]
+            for trace in traces:
+                merge += ["--add-tracefile", str(trace)]
+            merge += [
+                "--html-details",
+                str(html / "index.html"),
+                "--html-title",
+                f"ocfs2lab: {tree.name} coverage ({', '.join(used)})",
+                "--json",
+                str(directory / f"{tree.name}.json"),
+                "--json-summary",
+                str(directory / f"{tree.name}_summary.json"),
+            ]
+            _gcovr(local, merge, f"{tree.name}, merged")
+            summaries[tree.name] = parse_summary(
+                (directory / f"{tree.name}_summary.json").read_text(), tree.name
+            )
+            targets[tree.name] = tuple(used)
+            counts[tree.name] = collected.files(tree.name)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    meta = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "reports": list(summaries),
+        "targets": {k: list(v) for k, v in targets.items()},
+        "gcda_files": counts,
+        "summaries": {k: v.to_dict() for k, v in summaries.items()},
+    }
+    (directory / SUMMARY_FILE).write_text(json.dumps(meta, indent=1) + "\n")
+    return CoverageReport(
+        directory=directory, summaries=summaries, targets=targets, gcda_files=counts
+    )
+
+
+__all__ = ["SUMMARY_FILE", "CoverageReport", "check_gcov", "make_report"]

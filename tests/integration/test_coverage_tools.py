@@ -1,0 +1,121 @@
+"""The tools' coverage path on this machine, for real: the lab's probe compiled with gcov,
+run with ``GCOV_PREFIX`` as the guests set it, its data read by the guests' dump script, and a
+report made by gcovr. The same path runs in containers and VM nodes in the lab tests.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ocfs2lab.coverage import Collected, Coverage, CoverageError, CoverageReport, GcovTree
+from ocfs2lab.coverage.report import make_report
+from ocfs2lab.runner.local import LocalRunner
+from ocfs2lab.vm.image import compile_probe
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def probe(tmp_path_factory: pytest.TempPathFactory) -> GcovTree:
+    if shutil.which("gcc") is None or shutil.which("gcov") is None:
+        pytest.skip("gcc is not installed")
+    build = tmp_path_factory.mktemp("probe-build") / "tools-gcov"
+    compile_probe(build)
+    return GcovTree.of_build(build, name="tools")
+
+
+def run_probe(probe: GcovTree, prefix: Path, *args: str) -> int:
+    local = LocalRunner()
+    result = local.run(
+        [str(probe.tree / "o2probe"), *args],
+        check=False,
+        env={"GCOV_PREFIX": str(prefix)},
+        timeout=60,
+    )
+    return result.exit_code
+
+
+def report_of(probe: GcovTree, prefix: Path, out: Path) -> CoverageReport:
+    tree = GcovTree.of_build(probe.tree, name="tools", build_root=probe.build_root)
+    tree = GcovTree(
+        name="tools", tree=probe.tree, build_root=probe.build_root, guest_root=str(prefix)
+    )
+    coverage = Coverage(None, {}, (tree,), {"here": LocalRunner()})
+    return coverage.report(out)
+
+
+def lines_of(report: CoverageReport) -> dict[int, int]:
+    return report.line_counts("tools")["o2probe.c"]
+
+
+def source_line(probe: GcovTree, text: str) -> int:
+    lines = (probe.tree / "o2probe.c").read_text().splitlines()
+    return next(i for i, line in enumerate(lines, 1) if text in line)
+
+
+def test_the_lines_that_ran_are_covered_and_the_others_not(probe: GcovTree, tmp_path: Path) -> None:
+    prefix = tmp_path / "guest-gcov"
+    data = tmp_path / "file"
+    assert run_probe(probe, prefix, "write", str(data), "4") == 0
+    assert run_probe(probe, prefix, "verify", str(data), "4") == 0
+    # The data went under GCOV_PREFIX, at the build's path: nothing in the build tree.
+    assert list(prefix.rglob("o2probe.gcda"))
+    assert not list(probe.tree.glob("*.gcda"))
+
+    report = report_of(probe, prefix, tmp_path / "gcov_reports_1")
+    assert report.html("tools").is_file()
+    assert "o2probe.c" in report.html("tools").read_text()
+    counts = lines_of(report)
+    assert counts[source_line(probe, "wrote %ld blocks")] == 1
+    assert counts[source_line(probe, "verified %ld blocks")] == 1
+    assert counts[source_line(probe, "if (statfs(path, &st) != 0)")] == 0
+    assert counts[source_line(probe, 'fprintf(stderr, "usage:')] == 0
+    summary = report["tools"]
+    assert 0 < summary.total.lines_covered < summary.total.lines_total
+    assert report.targets == {"tools": ("here",)}
+    meta = json.loads((report.directory / "coverage.json").read_text())
+    assert meta["reports"] == ["tools"]
+    assert CoverageReport.load(report.directory).summaries == report.summaries
+    assert "tools: " in report.one_line()
+    assert not (report.directory / ".work").exists()
+
+    # Reset, then another workload: other lines, and the diff says which.
+    Coverage(
+        None,
+        {},
+        (
+            GcovTree(
+                name="tools", tree=probe.tree, build_root=probe.build_root, guest_root=str(prefix)
+            ),
+        ),
+        {"here": LocalRunner()},
+    ).reset()
+    assert not prefix.exists()
+    assert run_probe(probe, prefix, "statfs", str(tmp_path)) == 1  # not ocfs2 here
+    second = report_of(probe, prefix, tmp_path / "gcov_reports_2")
+    counts2 = lines_of(second)
+    assert counts2[source_line(probe, "if (statfs(path, &st) != 0)")] == 1
+    assert counts2[source_line(probe, "wrote %ld blocks")] == 0
+    assert second["tools"].total.lines_covered != summary.total.lines_covered
+    diff = report.diff(second, "tools")
+    assert source_line(probe, "wrote %ld blocks") in diff.only_a["o2probe.c"]
+    assert source_line(probe, "if (statfs(path, &st) != 0)") in diff.only_b["o2probe.c"]
+    table = report.table()
+    assert list(table["file"]) == ["o2probe.c", "TOTAL"]
+
+
+def test_no_data_and_a_gcov_of_another_gcc_are_refused(probe: GcovTree, tmp_path: Path) -> None:
+    empty = make_report(Collected({}), [probe], tmp_path / "r")
+    assert empty.summaries == {}
+    assert empty.one_line() == "no coverage data"
+    foreign = GcovTree(
+        name="kernel", tree=probe.tree, build_root=probe.build_root, gcc_version="99.1.0"
+    )
+    with pytest.raises(CoverageError, match=r"GCC 99\.1\.0"):
+        make_report(Collected({}), [foreign], tmp_path / "r2")
+    with pytest.raises(CoverageError, match="nothing to measure"):
+        Coverage(None, {}).check()

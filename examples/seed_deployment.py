@@ -1,6 +1,7 @@
 """The seed's deployment as a script: boot the lab VM, stand up a 3-node cluster on a
-single-node DRBD device, cross a file between nodes, run the I/O test, check the file
-system, and tear everything down.
+single-node DRBD device, cross a file between nodes, run the I/O test and the lab's
+instrumented tool, collect gcov coverage of the kernel's OCFS2 code and of the tool into the
+seed's report directory, check the file system, and tear everything down.
 
 Run: .venv/bin/python examples/seed_deployment.py
 """
@@ -31,10 +32,26 @@ def main() -> None:
         first.put_file("/mnt/ocfs2/hello", b"hello from node 1\n")
         print("node 3 reads:", last.get_file("/mnt/ocfs2/hello").decode().strip())
         # --8<-- [end:files]
+        # --8<-- [start:reset]
+        coverage = cluster.coverage()
+        coverage.reset()
+        # --8<-- [end:reset]
         # --8<-- [start:workload]
         report = cluster.run_workload(report_root=Path.cwd())
         print("workload:", "PASS" if report.ok else "FAIL", "->", report.report_dir)
         # --8<-- [end:workload]
+        # --8<-- [start:probe]
+        for node in cluster.nodes:
+            path = f"/mnt/ocfs2/probe.{node.spec.name}"
+            node.run(["o2probe", "write", path, "64"])
+            node.run(["o2probe", "verify", path, "64"])
+        # --8<-- [end:probe]
+        # --8<-- [start:coverage]
+        assert report.report_dir is not None
+        result = coverage.report(report.report_dir)
+        print("coverage:", result.one_line())
+        print("kernel report:", result.html("kernel"))
+        # --8<-- [end:coverage]
         # --8<-- [start:fsck]
         print("fsck clean:", cluster.fsck().clean)
         # --8<-- [end:fsck]

@@ -8,6 +8,7 @@ Specs (frozen, validated) say what to build; handles (context managers) are what
 
 from ocfs2lab.cleanup import Census, census, cleanup
 from ocfs2lab.cluster import Cluster, ClusterStatus
+from ocfs2lab.coverage import Coverage, CoverageError, CoverageReport, GcovTree
 from ocfs2lab.doctor import Check, DoctorReport, diagnose
 from ocfs2lab.errors import (
     CommandError,
@@ -73,11 +74,14 @@ from ocfs2lab.spec.storage import DrbdSpec, HeartbeatSpec, VolumeSpec
 from ocfs2lab.vm import (
     ImageBuildError,
     ImageRecipe,
+    KernelBuild,
+    KernelRecipe,
     LabImage,
     QemuMachine,
     QemuSpec,
     QmpCommandError,
     build_image,
+    build_kernel,
 )
 from ocfs2lab.vm.switch import VdeSwitch
 
@@ -93,6 +97,9 @@ __all__ = [
     "CommandTimeout",
     "ContainerNode",
     "ContainerSettings",
+    "Coverage",
+    "CoverageError",
+    "CoverageReport",
     "DiskStall",
     "DockerExecRunner",
     "DockerNetwork",
@@ -106,13 +113,16 @@ __all__ = [
     "ForbiddenEvent",
     "Freeze",
     "FsckReport",
+    "GcovTree",
     "HeartbeatRegion",
     "HeartbeatSpec",
     "Host",
     "HostError",
     "ImageBuildError",
     "ImageRecipe",
+    "KernelBuild",
     "KernelErrorsFound",
+    "KernelRecipe",
     "Kill",
     "LabEventKind",
     "LabImage",
@@ -165,6 +175,7 @@ __all__ = [
     "WorkloadReport",
     "WriteRecorder",
     "build_image",
+    "build_kernel",
     "census",
     "cleanup",
     "diagnose",

@@ -24,6 +24,7 @@ from rich.text import Text
 
 from ocfs2lab.cleanup import census, cleanup
 from ocfs2lab.cluster import Cluster
+from ocfs2lab.coverage import CoverageReport
 from ocfs2lab.demo import run_demo
 from ocfs2lab.doctor import diagnose
 from ocfs2lab.errors import Ocfs2LabError, SpecError
@@ -39,7 +40,9 @@ from ocfs2lab.vm.switch import reap_stale_switches
 
 app = typer.Typer(help="Build OCFS2 cluster labs and run failure experiments on them.")
 image_app = typer.Typer(help="The lab image.")
+coverage_app = typer.Typer(help="Coverage reports (gcov of the lab kernel and tools).")
 app.add_typer(image_app, name="image")
+app.add_typer(coverage_app, name="coverage")
 console = Console(stderr=True)
 
 
@@ -101,15 +104,77 @@ def _main(
 @image_app.command("build")
 def image_build(
     release: Annotated[str, typer.Option(help="Debian release of the guest.")] = "trixie",
+    debian_kernel: Annotated[
+        bool,
+        typer.Option(
+            "--debian-kernel",
+            help="Boot Debian's packaged kernel instead of the lab's own (no coverage).",
+        ),
+    ] = False,
 ) -> None:
-    """Build the lab image, or reuse the cached one."""
+    """Build the lab image (and the lab kernel, with gcov), or reuse the cached ones."""
     with _progress() as progress:
         reporter = RichReporter(progress)
         try:
-            image = build_image(ImageRecipe(release=release), reporter=reporter)
+            recipe = (
+                ImageRecipe(release=release, kernel=None)
+                if debian_kernel
+                else ImageRecipe(release=release)
+            )
+            image = build_image(recipe, reporter=reporter)
         except Ocfs2LabError as err:
             _fail(err)
     console.print(f"lab image: {image.root_disk}")
+    if image.recipe.kernel is not None:
+        console.print(
+            f"lab kernel: {image.kernel} (gcov of {', '.join(image.recipe.kernel.gcov_dirs)})"
+        )
+
+
+@coverage_app.command("show")
+def coverage_show(
+    report: Annotated[Path, typer.Argument(help="A report directory (gcov_reports_...).")],
+    top: Annotated[int, typer.Option(help="Files to list per report, most lines first.")] = 15,
+) -> None:
+    """Print a coverage report's summary: totals and the files with most lines covered."""
+    try:
+        loaded = CoverageReport.load(report)
+    except Ocfs2LabError as err:
+        _fail(err)
+    for name, summary in loaded.summaries.items():
+        table = Table(title=f"{name} ({', '.join(loaded.targets.get(name, ()))})")
+        for column in ("file", "lines", "lines %", "functions %", "branches %"):
+            table.add_column(column, justify="left" if column == "file" else "right")
+        ranked = sorted(summary.files, key=lambda f: -f.lines_covered)[:top]
+        for f in [*ranked, summary.total]:
+            table.add_row(
+                f.path,
+                f"{f.lines_covered}/{f.lines_total}",
+                f"{f.lines_percent}",
+                f"{f.functions_percent}",
+                f"{f.branches_percent}",
+            )
+        console.print(table)
+        console.print(f"HTML: {loaded.html(name)}")
+    console.print(loaded.one_line())
+
+
+@coverage_app.command("diff")
+def coverage_diff(
+    a: Annotated[Path, typer.Argument(help="Report directory of run A.")],
+    b: Annotated[Path, typer.Argument(help="Report directory of run B.")],
+    name: Annotated[str, typer.Option(help="Which report: kernel, tools, ...")] = "kernel",
+    limit: Annotated[int, typer.Option(help="Files to list on each side.")] = 20,
+) -> None:
+    """Which lines run A reached that run B did not, and the reverse."""
+    try:
+        diff = CoverageReport.load(a).diff(CoverageReport.load(b), name)
+    except Ocfs2LabError as err:
+        _fail(err)
+    except FileNotFoundError as err:
+        console.print(f"[red]no {name} report: {err}[/red]")
+        raise typer.Exit(2) from err
+    console.print(diff.render(limit=limit), highlight=False)
 
 
 @app.command()

@@ -39,7 +39,8 @@ from ocfs2lab.runner.base import DEFAULT_TIMEOUT, CommandResult, Runner
 from ocfs2lab.runner.local import EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, LocalRunner
 from ocfs2lab.vm import accel
 from ocfs2lab.vm.image import find_image, images_dir, read_manifest
-from ocfs2lab.vm.recipe import ImageRecipe, LabImage, cache_root
+from ocfs2lab.vm.kernel import KernelBuild, find_kernel, kernel_build_missing
+from ocfs2lab.vm.recipe import ImageRecipe, KernelRecipe, LabImage, cache_root
 
 log = logging.getLogger(__name__)
 
@@ -756,6 +757,47 @@ def _image(cache: Path, recipe: ImageRecipe) -> tuple[Check, LabImage | None]:
     return image_check(recipe, images, image, manifest, others), image
 
 
+def lab_kernel_check(
+    recipe: KernelRecipe | None, kernel: KernelBuild | None, missing: Sequence[str]
+) -> Check:
+    """Judge the lab kernel: built, buildable here, or not.
+
+    Args:
+        recipe: The kernel the default image builds (``None``: Debian's kernel).
+        kernel: Its cached build, if any.
+        missing: Debian packages a build lacks on this machine.
+    """
+    if recipe is None:
+        return Check("lab-kernel", "ok", "Debian's packaged kernel", "no coverage of the kernel")
+    if kernel is not None:
+        return Check(
+            "lab-kernel",
+            "ok",
+            f"{kernel.release} built with gcov of {', '.join(kernel.gcov_dirs)} "
+            f"({kernel.directory}, GCC {kernel.gcc_version})",
+            "lab VMs boot it; coverage reports read its counters",
+        )
+    meaning = (
+        f"the first lab image build compiles it from {recipe.source_package} "
+        "(about 12 minutes on 2 cores)"
+    )
+    if missing:
+        return Check(
+            "lab-kernel",
+            "missing",
+            f"not built, and a build lacks: {', '.join(missing)}",
+            meaning,
+            f"apt-get install {' '.join(missing)}",
+        )
+    return Check("lab-kernel", "warn", "not built yet", meaning, "ocfs2lab image build (as root)")
+
+
+def _lab_kernel(cache: Path) -> Check:
+    recipe = ImageRecipe().kernel
+    kernel = find_kernel(recipe, cache_dir=cache) if recipe is not None else None
+    return lab_kernel_check(recipe, kernel, kernel_build_missing())
+
+
 # -- Docker ----------------------------------------------------------------------------------
 @frozen
 class DockerFacts:
@@ -1015,8 +1057,8 @@ def diagnose(
     Returns:
         The report, its checks in a fixed order: ``qemu-system-x86_64``, ``qemu-img``,
         ``kvm``, ``debootstrap``, ``mkfs.ext4``, ``vde_switch``, ``ssh``, ``ssh-keygen``,
-        ``disk-space``, ``image-cache``, ``docker``, ``kernel-ocfs2``, ``kernel-drbd``,
-        ``extra-notebook``, ``extra-coverage``.
+        ``disk-space``, ``image-cache``, ``lab-kernel``, ``docker``, ``kernel-ocfs2``,
+        ``kernel-drbd``, ``extra-notebook``, ``extra-coverage``.
     """
     runner = runner or LocalRunner()
     cache = Path(cache_dir) if cache_dir is not None else cache_root()
@@ -1043,6 +1085,7 @@ def diagnose(
         *(tools[t.name] for t in TOOLS if t.name not in {QEMU.name, "qemu-img"}),
         *_guarded("disk-space", lambda: [_disk(runner, cache)]),
         *image_checks,
+        *_guarded("lab-kernel", lambda: [_lab_kernel(cache)]),
         *_guarded("docker", lambda: [_docker(runner)]),
         *_guarded([f"kernel-{f.name}" for f in KERNEL_FEATURES], lambda: _kernel(runner)),
         *(extra_check(extra, installed_versions(dists)) for extra, dists in EXTRAS.items()),

@@ -9,6 +9,8 @@ packages=(
   qemu-system-x86 qemu-utils debootstrap e2fsprogs vde2
   docker.io openssh-server openssh-client busybox-static iproute2 kmod
   drbd-utils ocfs2-tools
+  # The lab kernel (Debian's kernel source, built with gcov) and the coverage probe.
+  gcc libc6-dev make bc bison flex libelf-dev libssl-dev cpio linux-source-6.12
 )
 missing=()
 for p in "${packages[@]}"; do

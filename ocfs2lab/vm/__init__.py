@@ -2,6 +2,9 @@
 for VM cluster nodes.
 
 * :func:`build_image` makes (once, cached) a :class:`LabImage` from an :class:`ImageRecipe`;
+* :func:`build_kernel` makes (once, cached) the lab kernel, a :class:`KernelBuild` of a
+  :class:`KernelRecipe` (Debian's kernel source with gcov of OCFS2 and DRBD), which the
+  default image boots;
 * :class:`QemuMachine` boots a :class:`QemuSpec` from a per-VM overlay of that image.
 """
 
@@ -14,6 +17,7 @@ from ocfs2lab.vm.image import (
     prune_images,
     read_manifest,
 )
+from ocfs2lab.vm.kernel import KernelBuild, KernelBuildError, build_kernel, find_kernel
 from ocfs2lab.vm.qemu import (
     DriveSpec,
     NicSpec,
@@ -25,7 +29,14 @@ from ocfs2lab.vm.qemu import (
     reap_stale_machines,
 )
 from ocfs2lab.vm.qmp import QmpCommandError, QmpConnection, QmpEvent
-from ocfs2lab.vm.recipe import NODE_IMAGE, ROOT_LABEL, ImageRecipe, LabImage, cache_root
+from ocfs2lab.vm.recipe import (
+    NODE_IMAGE,
+    ROOT_LABEL,
+    ImageRecipe,
+    KernelRecipe,
+    LabImage,
+    cache_root,
+)
 
 __all__ = [
     "NODE_IMAGE",
@@ -35,6 +46,9 @@ __all__ = [
     "DriveSpec",
     "ImageBuildError",
     "ImageRecipe",
+    "KernelBuild",
+    "KernelBuildError",
+    "KernelRecipe",
     "LabImage",
     "NicSpec",
     "QemuMachine",
@@ -46,10 +60,12 @@ __all__ = [
     "SshKey",
     "build_argv",
     "build_image",
+    "build_kernel",
     "cache_root",
     "choose_accel",
     "default_accel",
     "find_image",
+    "find_kernel",
     "kernel_cmdline",
     "kvm_usable",
     "parse_console_log",

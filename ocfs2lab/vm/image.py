@@ -13,15 +13,21 @@
   whose lock can be taken belongs to a dead builder and is removed (after unmounting
   anything a killed debootstrap left mounted under it, never across a mount point).
 
+The lab kernel (:mod:`ocfs2lab.vm.kernel`), when the recipe has one and it is not cached
+yet, is compiled in a background thread meanwhile: debootstrap mostly waits on the mirror and
+the disk, the compile on the CPUs. ``configure`` waits for it.
+
 Steps (each a Reporter phase):
 
 1. ``debootstrap``: ``debootstrap --variant=minbase`` of the lab VM, packages cached in
    ``<cache>/debs/<release>-amd64``;
 2. ``configure``: the guest configuration from ``ocfs2lab/vm/assets`` (fstab by label,
    networkd DHCP on the slirp NIC, sshd with the key from the kernel command line, units
-   masked for a fast boot, a small initramfs), then the kernel and initramfs copied out;
+   masked for a fast boot, a small initramfs), the lab kernel and its modules installed (or
+   Debian's, from the package), then the kernel and initramfs copied out;
 3. ``node image``: a second minbase debootstrap, the Docker node image's root file system,
-   tarred into the lab image with ``Dockerfile.ocfs2`` and the node scripts;
+   tarred into the lab image with ``Dockerfile.ocfs2``, the node scripts and the coverage
+   probe ``o2probe`` (compiled with gcov on this host, its notes kept in ``tools-gcov/``);
 4. ``mkfs``: ``mkfs.ext4 -d rootfs -L ocfs2lab-root`` (no loop device, no mount);
 5. ``provision``: one boot of the new image, writable: ``docker import`` of the node base,
    ``docker build`` of ``ocfs2-node:latest``, clean poweroff, ``e2fsck``.
@@ -37,6 +43,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -54,7 +61,7 @@ from ocfs2lab.vm.cache import (
     remove_tree,
     run_phases,
 )
-from ocfs2lab.vm.kernel import KernelBuild, build_kernel
+from ocfs2lab.vm.kernel import KernelBuild, KernelBuildError, build_kernel, find_kernel
 from ocfs2lab.vm.qemu import QemuMachine, QemuSpec, reap_stale_machines
 from ocfs2lab.vm.recipe import (
     NODE_ASSETS,
@@ -67,6 +74,7 @@ from ocfs2lab.vm.recipe import (
     TOOLS_GCOV_DIR,
     VM_ASSETS,
     ImageRecipe,
+    KernelRecipe,
     LabImage,
     cache_root,
 )
@@ -187,22 +195,20 @@ def build_image(
     _check_host()
     reporter = reporter or LogReporter()
     local = local or LocalRunner()
-    kernel = None
-    if recipe.kernel is not None:
-        kernel = build_kernel(recipe.kernel, cache_dir=root, reporter=reporter, local=local)
+    with _KernelInBackground(recipe.kernel, root, reporter, local) as kernel:
 
-    def build(tmp: Path) -> None:
-        _Build(recipe, tmp, root, reporter, local, kernel).run()
+        def build(tmp: Path) -> None:
+            _Build(recipe, tmp, root, reporter, local, kernel).run()
 
-    image = build_once(
-        final,
-        lambda: _complete_image(final, recipe),
-        build,
-        what="image build",
-        lock_timeout=lock_timeout,
-        local=local,
-        before=lambda: reap_stale_machines(root / "run"),
-    )
+        image = build_once(
+            final,
+            lambda: _complete_image(final, recipe),
+            build,
+            what="image build",
+            lock_timeout=lock_timeout,
+            local=local,
+            before=lambda: reap_stale_machines(root / "run"),
+        )
     log.info("lab image %s: ready", final)
     return image
 
@@ -243,6 +249,67 @@ def compile_probe(directory: Path, local: LocalRunner | None = None) -> Path:
     return directory / PROBE_PROGRAM
 
 
+class _KernelInBackground:
+    """The lab kernel, built in a thread while the image's debootstrap downloads (a kernel
+    compile keeps the CPUs busy, debootstrap mostly waits on the mirror and the disk).
+
+    :meth:`result` waits for it. Leaving the block early (an error, Ctrl-C) cancels a
+    compile still running: ``make`` is stopped by its process group, the kernel's temporary
+    directory removed.
+    """
+
+    def __init__(
+        self,
+        recipe: KernelRecipe | None,
+        cache: Path,
+        reporter: Reporter,
+        local: LocalRunner,
+    ) -> None:
+        self.recipe = recipe
+        self.cache = cache
+        self.reporter = reporter
+        self.local = local
+        self.cancel = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.built: KernelBuild | None = None
+        self.error: BaseException | None = None
+
+    def __enter__(self) -> _KernelInBackground:
+        if self.recipe is None:
+            return self
+        self.built = find_kernel(self.recipe, cache_dir=self.cache)
+        if self.built is None:
+            self.thread = threading.Thread(target=self._build, name="lab-kernel", daemon=True)
+            self.thread.start()
+        return self
+
+    def _build(self) -> None:
+        assert self.recipe is not None
+        try:
+            self.built = build_kernel(
+                self.recipe,
+                cache_dir=self.cache,
+                reporter=self.reporter,
+                local=self.local,
+                cancel=self.cancel,
+            )
+        except BaseException as err:  # handed to the image build's thread by result()
+            self.error = err
+
+    def result(self) -> KernelBuild | None:
+        """The kernel (``None``: the recipe boots Debian's); waits for a build running."""
+        if self.thread is not None:
+            self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.built
+
+    def __exit__(self, *exc: object) -> None:
+        if self.thread is not None and self.thread.is_alive():
+            self.cancel.set()
+            self.thread.join()
+
+
 @attrs.define
 class _Build:
     recipe: ImageRecipe
@@ -250,9 +317,10 @@ class _Build:
     cache: Path
     reporter: Reporter
     local: LocalRunner
-    kernel: KernelBuild | None = None
+    kernel: _KernelInBackground | None = None
     durations: dict[str, float] = attrs.field(factory=dict)
     kernel_version: str = ""
+    kernel_dir: str | None = None
 
     @property
     def rootfs(self) -> Path:
@@ -338,8 +406,10 @@ class _Build:
         for pattern in ("var/cache/apt/archives/*.deb", "var/lib/apt/lists/*_*"):
             for path in root.glob(pattern):
                 path.unlink()
-        if self.kernel is not None:
-            self.install_kernel(self.kernel)
+        kernel = self.kernel.result() if self.kernel is not None else None
+        if kernel is not None:
+            self.install_kernel(kernel)
+            self.kernel_dir = str(kernel.directory)
         else:
             self.chroot("update-initramfs", "-u", "-k", "all", timeout=900)
         kernels = sorted((root / "boot").glob("vmlinuz-*"))
@@ -514,7 +584,7 @@ class _Build:
             "key": self.recipe.key(),
             "recipe": attrs.asdict(self.recipe),
             "kernel_version": self.kernel_version,
-            "kernel_build": str(self.kernel.directory) if self.kernel else None,
+            "kernel_build": self.kernel_dir,
             "tools_gcov": {
                 "directory": TOOLS_GCOV_DIR,
                 "build_root": str(self.tmp / TOOLS_GCOV_DIR),
@@ -578,6 +648,7 @@ def read_manifest(image: LabImage) -> dict[str, object]:
 
 __all__ = [
     "ImageBuildError",
+    "KernelBuildError",
     "build_image",
     "compile_probe",
     "find_image",

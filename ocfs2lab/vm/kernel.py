@@ -36,6 +36,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -191,12 +192,17 @@ def find_kernel(
     return KernelBuild.load(kernels_dir(cache_dir) / recipe.short_name, recipe)
 
 
-def check_build_host() -> None:
-    """Raise :class:`HostError` naming the packages a kernel build lacks here."""
-    missing = sorted(
+def kernel_build_missing() -> list[str]:
+    """The Debian packages a kernel build lacks on this machine."""
+    return sorted(
         {pkg for tool, pkg in BUILD_TOOLS.items() if shutil.which(tool) is None}
         | {pkg for path, pkg in BUILD_HEADERS.items() if not Path(path).exists()}
     )
+
+
+def check_build_host() -> None:
+    """Raise :class:`HostError` naming the packages a kernel build lacks here."""
+    missing = kernel_build_missing()
     if missing:
         raise HostError(
             f"building the lab kernel needs the packages: {', '.join(missing)}",
@@ -211,6 +217,7 @@ def build_kernel(
     reporter: Reporter | None = None,
     local: LocalRunner | None = None,
     lock_timeout: float = 5 * 3600.0,
+    cancel: threading.Event | None = None,
 ) -> KernelBuild:
     """The lab kernel of ``recipe``: from the cache, or built now (about 10 min) and cached.
 
@@ -221,6 +228,7 @@ def build_kernel(
             compile`` (advancing with the number of files compiled) and ``kernel install``.
         local: Runs the host commands.
         lock_timeout: Seconds to wait for another process building the same kernel.
+        cancel: Set by another thread to stop a compile under way (it then raises).
 
     Raises:
         HostError: A build tool is missing, or another build holds the lock too long.
@@ -239,7 +247,7 @@ def build_kernel(
     local = local or LocalRunner()
 
     def build(tmp: Path) -> None:
-        _KernelBuild(recipe, tmp, root, reporter, local).run()
+        _KernelBuild(recipe, tmp, root, reporter, local, cancel or threading.Event()).run()
 
     built = build_once(
         final,
@@ -260,6 +268,7 @@ class _KernelBuild:
     cache: Path
     reporter: Reporter
     local: LocalRunner
+    cancel: threading.Event
     durations: dict[str, float] = attrs.field(factory=dict)
     release: str = ""
     compiled: int = 0
@@ -391,6 +400,8 @@ class _KernelBuild:
                     raise KernelBuildError(
                         "compile", f"make still running after {COMPILE_TIMEOUT:g} s"
                     )
+                if self.cancel.is_set():
+                    raise KernelBuildError("compile", "cancelled: the image build stopped")
             self._count_compiled(logfile, offset)
             if proc.exit_code != 0:
                 raise KernelBuildError(
@@ -489,6 +500,7 @@ __all__ = [
     "build_kernel",
     "config_mismatches",
     "find_kernel",
+    "kernel_build_missing",
     "kernels_dir",
     "parse_config",
 ]

@@ -47,6 +47,7 @@ CHECK_NAMES = [
     "ssh-keygen",
     "disk-space",
     "image-cache",
+    "lab-kernel",
     "docker",
     "kernel-ocfs2",
     "kernel-drbd",

@@ -69,6 +69,25 @@ def test_full_deploy_three_nodes(lab_host: LabVm, tmp_path: Path) -> None:
         ]
         ops = {ch.op for r in report.results for ch in r.checks}
         assert ops == {"write", "readback", "read-other"}
+        # Coverage, reset between two runs: different workloads, different numbers.
+        coverage = c.coverage()
+        coverage.reset()
+        for node in c.nodes:
+            node.run(["o2probe", "write", f"/mnt/ocfs2/probe.{node.spec.name}", "32"])
+        first = coverage.report(tmp_path / "first")
+        coverage.reset()
+        c.nodes[0].run(["o2probe", "statfs", "/mnt/ocfs2"])
+        second = coverage.report(tmp_path / "second")
+        assert first.targets == {"kernel": ("host",), "tools": tuple(s.name for s in c.spec.nodes)}
+        assert second.targets["tools"] == ("ocfs2-node-1",)
+        a, b = first["kernel"], second["kernel"]
+        assert a.total.lines_covered != b.total.lines_covered
+        assert a.file("fs/ocfs2/file.c").lines_covered > b.file("fs/ocfs2/file.c").lines_covered
+        diff = first.diff(second, "kernel")
+        assert diff.count("a") > 0
+        assert any(path.startswith("fs/ocfs2/") for path in diff.only_a)
+        tools = first.diff(second, "tools")
+        assert tools.only_a and tools.only_b  # write paths in one, statfs in the other
         fsck = c.fsck()
         assert fsck.clean, fsck.output
         assert "All passes succeeded" in fsck.output

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from ocfs2lab.coverage import KERNEL_GCOV, CoverageError
+from ocfs2lab.coverage.collect import check_kernel
 from ocfs2lab.errors import LifecycleError
 from ocfs2lab.runner.local import LocalRunner
 from ocfs2lab.vm import (
@@ -34,6 +36,8 @@ from ocfs2lab.vm.accel import (
     probe_argv,
     write_probe_image,
 )
+from ocfs2lab.vm.kernel import find_kernel
+from ocfs2lab.vm.recipe import GCOV_PREFIX
 
 pytestmark = pytest.mark.lab
 
@@ -106,6 +110,26 @@ def test_kernel_modules_and_drbd(vm: QemuMachine) -> None:
     assert "ocfs2_stack_o2cb" in run(["lsmod"]).stdout
     proc_drbd = run(["cat", "/proc/drbd"]).stdout
     assert re.search(r"version: \d+\.\d+\.\d+", proc_drbd), proc_drbd
+
+
+def test_the_lab_kernel_has_gcov_and_the_probe(vm: QemuMachine, lab_image: LabImage) -> None:
+    """The default image boots the lab's own kernel: gcov counters appear as OCFS2 loads,
+    at the build tree's path; the probe and GCOV_PREFIX are there for the tools."""
+    assert lab_image.recipe.kernel is not None
+    kernel = find_kernel(lab_image.recipe.kernel)
+    assert kernel is not None
+    run = vm.runner.run
+    assert run(["uname", "-r"]).stdout.strip() == kernel.release
+    check_kernel(vm.runner, "lab VM")
+    run(["modprobe", "ocfs2"])
+    listed = run(["find", KERNEL_GCOV, "-name", "*.gcda"]).stdout.split()
+    assert f"{KERNEL_GCOV}{kernel.build_root}/fs/ocfs2/super.gcda" in listed
+    assert not [p for p in listed if "/fs/ocfs2/" not in p and "/drivers/block/drbd/" not in p]
+    assert run(["sh", "-c", "echo $GCOV_PREFIX"]).stdout.strip() == GCOV_PREFIX
+    assert run(["o2probe", "statfs", "/"], check=False).exit_code == 1  # ext4, not ocfs2
+    found = run(["find", GCOV_PREFIX, "-name", "o2probe.gcda"]).stdout
+    assert found.strip().endswith("/tools-gcov/o2probe.gcda")
+    run(["rm", "-rf", GCOV_PREFIX])
 
 
 def test_console_has_timestamped_kernel_lines(vm: QemuMachine) -> None:
@@ -228,8 +252,9 @@ def test_boot_failure_is_fast_and_shows_the_console(lab_image: LabImage) -> None
     assert _machine_leftovers(machine) == []
 
 
-def test_bookworm_image_boots(lab_key: SshKey) -> None:
-    image = build_image(ImageRecipe(release="bookworm"))
+def test_bookworm_image_with_debians_kernel_boots(lab_key: SshKey) -> None:
+    """The other release, and Debian's packaged kernel instead of the lab's own."""
+    image = build_image(ImageRecipe(release="bookworm", kernel=None))
     with (
         tempfile.TemporaryDirectory() as logs,
         QemuMachine(
@@ -238,6 +263,9 @@ def test_bookworm_image_boots(lab_key: SshKey) -> None:
     ):
         run = machine.runner.run
         assert "bookworm" in run(["cat", "/etc/os-release"]).stdout
+        assert run(["uname", "-r"]).stdout.strip().endswith("-amd64")  # Debian's kernel
+        with pytest.raises(CoverageError, match="has no gcov"):
+            check_kernel(machine.runner, "bookworm")
         run(["modprobe", "ocfs2_stack_o2cb"])
         run(["modprobe", "drbd"])
         assert "version:" in run(["cat", "/proc/drbd"]).stdout

@@ -14,14 +14,22 @@ from pathlib import Path
 import pytest
 
 from ocfs2lab.experiment import RecoveryExperiment, RecoveryReport
+from ocfs2lab.formats.gcovr import parse_summary
 from ocfs2lab.formats.kmsg import EventKind
 from ocfs2lab.kernel_cluster import VM_TIMING, VmCluster
 from ocfs2lab.observe.timeline import Expect, LabEventKind
 from ocfs2lab.vm.qemu import proc_start_time
+from ocfs2lab.vm.recipe import PROBE_ASSETS, PROBE_SOURCE
 
 pytestmark = pytest.mark.lab
 
 VICTIM = "ocfs2-node-3"
+
+
+def probe_line(text: str) -> int:
+    """The line of the coverage probe's source that holds ``text``."""
+    lines = (PROBE_ASSETS / PROBE_SOURCE).read_text().splitlines()
+    return next(i for i, line in enumerate(lines, 1) if text in line)
 
 
 class Leftovers:
@@ -96,6 +104,39 @@ def test_three_vms_mount_and_files_cross(cluster: VmCluster) -> None:
     # The interconnect is the lab's own: each node has its address on the NIC we gave it.
     for node in cluster.vms:
         assert node.check_interconnect(cluster.spec.network) == node.interface
+
+
+def test_coverage_of_three_kernels_is_merged(cluster: VmCluster, tmp_path: Path) -> None:
+    """Each VM is a kernel of its own: their counters are read one by one and added up."""
+    coverage = cluster.coverage()
+    coverage.reset()
+    workload = cluster.run_workload(report_root=tmp_path)
+    workload.raise_if_failed()
+    n1 = cluster.nodes[0]
+    n1.run(["o2probe", "write", "/mnt/ocfs2/probe", "16"])
+    n1.run(["o2probe", "verify", "/mnt/ocfs2/probe", "16"])
+    assert workload.report_dir is not None
+    report = coverage.report(workload.report_dir)
+    names = tuple(n.spec.name for n in cluster.nodes)
+    assert report.targets["kernel"] == names
+    assert report.html("kernel").is_file() and report.html("tools").is_file()
+    kernel = report["kernel"]
+    assert kernel.file("fs/ocfs2/super.c").lines_covered > 0
+    assert kernel.under("fs/ocfs2/dlm").lines_covered > 0
+    # Merged: at least as many lines as any one kernel reached.
+    for name in names:
+        alone = parse_summary(
+            (workload.report_dir / f"kernel_summary.{name}.json").read_text(), name
+        )
+        assert alone.total.lines_covered > 0
+        assert kernel.total.lines_covered >= alone.total.lines_covered
+    assert report.gcda_files["kernel"] >= 3 * 10
+    # The probe ran on node 1 only: only its data, write and verify but not statfs.
+    assert report.targets["tools"] == (names[0],)
+    counts = report.line_counts("tools")["o2probe.c"]
+    assert counts[probe_line("wrote %ld blocks")] == 1
+    assert counts[probe_line("if (statfs(path, &st) != 0)")] == 0
+    print(report.one_line())
 
 
 def test_timing_knobs_are_set_on_every_node(cluster: VmCluster) -> None:

@@ -41,6 +41,7 @@ from ocfs2lab.doctor import (
 from ocfs2lab.errors import ParseError, SpecError, TransportError
 from ocfs2lab.runner.base import DEFAULT_TIMEOUT, CommandResult
 from ocfs2lab.vm import accel
+from ocfs2lab.vm.kernel import KernelBuild
 from ocfs2lab.vm.recipe import ImageRecipe, LabImage
 from tests.support.fake import FakeRunner, Reply
 
@@ -61,6 +62,7 @@ CHECK_NAMES = [
     "ssh-keygen",
     "disk-space",
     "image-cache",
+    "lab-kernel",
     "docker",
     "kernel-ocfs2",
     "kernel-drbd",
@@ -624,3 +626,19 @@ def test_a_failing_runner_gives_error_checks_not_an_exception(
         for name in ("ssh", "docker", "kernel-ocfs2", "kernel-drbd")
     }
     assert report.check("qemu-system-x86_64").status == "ok"
+
+
+def test_lab_kernel_check_says_what_a_first_run_costs() -> None:
+    recipe = ImageRecipe().kernel
+    assert recipe is not None
+    built = doctor.lab_kernel_check(
+        recipe,
+        KernelBuild(Path("/c/k"), "6.12.117-ocfs2lab", "/b/linux", "12.2.0", ("fs/ocfs2",)),
+        [],
+    )
+    assert built.status == "ok" and "6.12.117-ocfs2lab" in built.found
+    todo = doctor.lab_kernel_check(recipe, None, [])
+    assert todo.status == "warn" and "12 minutes" in todo.meaning
+    lacking = doctor.lab_kernel_check(recipe, None, ["bison", "flex"])
+    assert lacking.status == "missing" and lacking.fix == "apt-get install bison flex"
+    assert doctor.lab_kernel_check(None, None, []).status == "ok"

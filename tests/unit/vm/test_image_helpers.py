@@ -5,12 +5,17 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ocfs2lab.errors import HostError
+from ocfs2lab.report import LogReporter
+from ocfs2lab.runner.local import LocalRunner
+from ocfs2lab.vm import image as image_mod
 from ocfs2lab.vm.cache import (
     STALE_UNLOCKED_AGE,
     file_lock,
@@ -136,3 +141,40 @@ def test_prune_images_keeps_wanted_and_incomplete(tmp_path: Path) -> None:
     assert sorted(p.name for p in images.iterdir()) == sorted(
         [keep.short_name, ".build-x-1", "partial"]
     )
+
+
+def test_the_kernel_builds_in_the_background_and_is_cancelled_with_the_image(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The image build waits for the kernel only when it installs it; leaving early (an
+    error in debootstrap, Ctrl-C) cancels the compile, and a kernel error reaches the image
+    build's thread."""
+    started = threading.Event()
+    seen: list[threading.Event] = []
+
+    def slow_kernel(recipe: object, **kwargs: Any) -> object:
+        cancel = kwargs["cancel"]
+        seen.append(cancel)
+        started.set()
+        if not cancel.wait(30):
+            return "kernel"
+        raise image_mod.KernelBuildError("compile", "cancelled")
+
+    monkeypatch.setattr(image_mod, "build_kernel", slow_kernel)
+    recipe = ImageRecipe().kernel
+    with image_mod._KernelInBackground(recipe, tmp_path, LogReporter(), LocalRunner()) as bg:
+        assert started.wait(10)
+        assert bg.thread is not None and bg.thread.is_alive()
+    assert seen[0].is_set() and not bg.thread.is_alive()
+    with pytest.raises(image_mod.KernelBuildError, match="cancelled"):
+        bg.result()
+
+    def broken_kernel(recipe: object, **kwargs: Any) -> object:
+        raise image_mod.KernelBuildError("configure", "CONFIG_X: asked y, got n")
+
+    monkeypatch.setattr(image_mod, "build_kernel", broken_kernel)
+    background = image_mod._KernelInBackground(recipe, tmp_path, LogReporter(), LocalRunner())
+    with background, pytest.raises(image_mod.KernelBuildError, match="CONFIG_X"):
+        background.result()
+    with image_mod._KernelInBackground(None, tmp_path, LogReporter(), LocalRunner()) as bg:
+        assert bg.result() is None and bg.thread is None

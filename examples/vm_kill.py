@@ -1,12 +1,14 @@
-"""Kill a node of a 3-node VM cluster under load and plot the recovery timeline.
+"""Kill a node of a 3-node VM cluster under load, plot the recovery timeline, and see which
+kernel code the recovery ran.
 
 Three QEMU machines boot from the lab image (one kernel each), share one disk and an
 interconnect switch of the lab's own. A writer on every node reports each fsynced record
-to this machine; node 3 is killed (SIGKILL of its QEMU); the survivors' kernels detect the
-death, evict it, run DLM recovery and replay its journal; node 3 is booted again and
-rejoins; every acknowledged record is read back.
+to this machine; the last node is killed (SIGKILL of its QEMU); the survivors' kernels detect
+the death, evict it, run DLM recovery and replay its journal; the node is booted again and
+rejoins; every acknowledged record is read back. The kernels' gcov counters, reset before
+the kill, show the recovery code that ran.
 
-Run: .venv/bin/python examples/vm_kill.py [--repeat N] [--out DIR]
+Run: .venv/bin/python examples/vm_kill.py [--nodes N] [--repeat N] [--out DIR]
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from ocfs2lab.experiment import report_dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
+    parser.add_argument("--nodes", type=int, default=3, help="VM nodes (default 3)")
     parser.add_argument("--repeat", type=int, default=1, help="kills to run (default 1)")
     parser.add_argument("--out", type=Path, default=Path("vm-kill-results"), help="output dir")
     args = parser.parse_args()
@@ -30,11 +33,15 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
 
     # --8<-- [start:cluster]
-    with ocfs2lab.VmCluster(3, name="killdemo") as cluster:
+    with ocfs2lab.VmCluster(args.nodes, name="killdemo") as cluster:
         print(cluster.status())
         # --8<-- [end:cluster]
+        # --8<-- [start:reset]
+        coverage = cluster.coverage()
+        coverage.reset()
+        # --8<-- [end:reset]
         # --8<-- [start:experiment]
-        experiment = ocfs2lab.RecoveryExperiment(cluster, fault="kill", victim=3)
+        experiment = ocfs2lab.RecoveryExperiment(cluster, fault="kill", victim=args.nodes)
         series = experiment.run(repeat=args.repeat)
         for report in series.reports:
             print(report.summary())
@@ -47,11 +54,18 @@ def main() -> None:
             since=first.fault_time - 5,
             until=first.fault_time + first.duration,
             unknown=False,
-            title="kill of node 3: the survivors' kernels",
+            title=f"kill of node {args.nodes}: the survivors' kernels",
         )
         figure.savefig(args.out / "timeline.png")
         cluster.timeline.save_jsonl(args.out / "timeline.jsonl")
         # --8<-- [end:plot]
+        # --8<-- [start:coverage]
+        result = coverage.report(args.out / "coverage")
+        print("coverage:", result.one_line())
+        for path in ("dlm/dlmrecovery.c", "journal.c", "cluster/heartbeat.c"):
+            ran = result["kernel"].file(path)
+            print(f"{path}: {ran.lines_covered} of {ran.lines_total} lines ran")
+        # --8<-- [end:coverage]
         (args.out / "reports.json").write_text(
             json.dumps([report_dict(r) for r in series.reports], indent=1, default=str)
         )

@@ -85,7 +85,7 @@ def _trees(value: Iterable[GcovTree]) -> tuple[GcovTree, ...]:
 class Coverage:
     """Coverage of one lab: the kernels it runs and the instrumented tools of its nodes.
 
-    Args:
+    Attributes:
         kernel: The kernel's gcov tree (``None``: no kernel coverage).
         kernel_targets: ``{name: host or node}`` each running that kernel.
         tools: Instrumented builds whose data the tool targets hold.

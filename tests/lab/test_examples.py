@@ -1,8 +1,9 @@
 """The examples, executed: the seed's deployment script on its own lab VM (with coverage),
-and the kill notebook top to bottom on a real 3-VM cluster."""
+the kill script and the kill notebook, each on a real 3-VM cluster of its own."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tempfile
@@ -11,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from ocfs2lab.coverage import CoverageReport
+from ocfs2lab.formats.kmsg import EventKind
+from ocfs2lab.observe.timeline import Expect, LabEventKind, Timeline
 from ocfs2lab.vm.qemu import run_root
 from ocfs2lab.vm.recipe import PROBE_ASSETS, PROBE_SOURCE
 from ocfs2lab.vm.switch import SWITCH_PREFIX
@@ -30,18 +33,22 @@ def probe_line(text: str) -> int:
     return next(i for i, line in enumerate(lines, 1) if text in line)
 
 
-def test_the_seed_deployment_script_runs_and_reports_coverage(tmp_path: Path) -> None:
-    before = _lab_files()
+def run_example(script: str, *args: str, cwd: Path) -> str:
     done = subprocess.run(
-        [sys.executable, str(EXAMPLES / "seed_deployment.py")],
-        cwd=tmp_path,
+        [sys.executable, str(EXAMPLES / script), *args],
+        cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=1800,
+        timeout=2400,
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    out = done.stdout
+    return done.stdout
+
+
+def test_the_seed_deployment_script_runs_and_reports_coverage(tmp_path: Path) -> None:
+    before = _lab_files()
+    out = run_example("seed_deployment.py", cwd=tmp_path)
     assert "node 3 reads: hello from node 1" in out
     assert "workload: PASS" in out
     assert "coverage: kernel: " in out and "| tools: " in out
@@ -64,6 +71,42 @@ def test_the_seed_deployment_script_runs_and_reports_coverage(tmp_path: Path) ->
     assert counts[probe_line("verified %ld blocks")] == 3
     assert counts[probe_line("if (statfs(path, &st) != 0)")] == 0
     assert counts[probe_line('fprintf(stderr, "usage:')] == 0
+    assert _lab_files() - before == set()
+
+
+def test_the_vm_kill_script_shows_recovery_in_order_and_its_coverage(tmp_path: Path) -> None:
+    """The survivors' kernels, as the script recorded them: connection loss, eviction,
+    recovery, journal replay of node 3, in this order; no write lost; and the kernel's DLM
+    recovery code ran (the counters were reset before the kill)."""
+    before = _lab_files()
+    out_dir = tmp_path / "results"
+    out = run_example("vm_kill.py", "--out", str(out_dir), cwd=tmp_path)
+    (report,) = json.loads((out_dir / "reports.json").read_text())
+    survivors = ("ocfs2-node-1", "ocfs2-node-2")
+    assert report["victim"] == "ocfs2-node-3" and report["victim_fate"] == "killed"
+    assert report["acked_writes"] > 0 and report["lost_writes"] == 0
+    assert report["recovery_master"] in survivors
+    assert report["fenced"] == ""  # a killed node logs nothing more
+    assert report["times"]["detected"] > 0
+    timeline = Timeline.load_jsonl(out_dir / "timeline.jsonl")
+    (fault,) = timeline.events(LabEventKind.FAULT_INJECTED)
+    order = timeline.expect(
+        Expect(EventKind.O2NET_LOST, about=3, where=lambda e: e.node in survivors),
+        Expect(EventKind.DLM_EVICTED, about=3, where=lambda e: e.node in survivors),
+        Expect(EventKind.RECOVERY_BEGIN, about=3, where=lambda e: e.node in survivors),
+        Expect(EventKind.RECOVERY_END, where=lambda e: e.node in survivors),
+        Expect(EventKind.JOURNAL_REPLAY_BEGIN, about=3, where=lambda e: e.node in survivors),
+        Expect(EventKind.JOURNAL_REPLAY_END, about=3, where=lambda e: e.node in survivors),
+        after=fault.time,
+        timeout=1,  # already recorded
+    )
+    assert [e.time for e in order] == sorted(e.time for e in order)
+    assert (out_dir / "timeline.png").stat().st_size > 10_000
+    coverage = CoverageReport.load(out_dir / "coverage")
+    assert coverage.targets["kernel"] == (*survivors, "ocfs2-node-3")
+    assert coverage["kernel"].file("dlm/dlmrecovery.c").lines_covered > 0
+    assert coverage["kernel"].file("journal.c").lines_covered > 0
+    assert "dlm/dlmrecovery.c: " in out and "coverage: kernel: " in out
     assert _lab_files() - before == set()
 
 

@@ -146,12 +146,22 @@ def gcov_major(version: str) -> str:
     return version.strip().split(".")[0]
 
 
+def parse_gcov_version(text: str) -> str | None:
+    """The version of ``gcov --version`` output: ``12.2.0`` of
+    ``gcov (Debian 12.2.0-14+deb12u1) 12.2.0``."""
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    match = re.search(r"(\d+\.\d+(?:\.\d+)?)\s*$", first)
+    return match.group(1) if match else None
+
+
 def check_gcov(trees: Sequence[GcovTree], gcov: str, local: LocalRunner) -> None:
     """Refuse a ``gcov`` of another GCC than the one that built a tree."""
     if shutil.which(gcov) is None:
         raise CoverageError(f"{gcov} is not installed", hint="apt-get install gcc")
-    result = local.run([gcov, "-dumpversion"], check=False, timeout=60)
-    have = result.stdout.strip()
+    result = local.run([gcov, "--version"], check=False, timeout=60)
+    have = parse_gcov_version(result.stdout)
+    if have is None:
+        raise CoverageError(f"cannot tell the version of {gcov}: {result.stdout[:200]!r}")
     for tree in trees:
         if tree.gcc_version and gcov_major(tree.gcc_version) != gcov_major(have):
             major = gcov_major(tree.gcc_version)
@@ -173,10 +183,12 @@ def _gcovr(local: LocalRunner, args: Sequence[str], what: str) -> None:
         )
 
 
-def _filters(tree: GcovTree) -> list[str]:
+def _filters(tree: GcovTree, root: Path) -> list[str]:
+    """gcovr ``--filter`` options for the tree's report directories (absolute: gcovr takes
+    a relative filter as relative to its working directory, not to ``--root``)."""
     args: list[str] = []
     for directory in tree.report_dirs:
-        args += ["--filter", re.escape(directory.strip("/") + "/")]
+        args += ["--filter", re.escape(f"{root.resolve()}/{directory.strip('/')}/")]
     return args
 
 
@@ -236,7 +248,7 @@ def make_report(
                         gcov,
                         "-j",
                         str(jobs),
-                        *_filters(tree),
+                        *_filters(tree, root),
                         "--json",
                         str(trace),
                         "--json-summary",

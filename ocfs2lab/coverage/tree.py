@@ -112,12 +112,18 @@ class GcovTree:
         try:
             manifest = json.loads((image.directory / "manifest.json").read_text())
             build_root = manifest["tools_gcov"]["build_root"]
+            gcc = manifest["tools_gcov"].get("gcc_version")
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise CoverageError(
                 f"the image {image.directory} has no coverage probe ({err})",
                 hint="rebuild the lab image with this version of ocfs2lab",
             ) from err
-        return cls(name=name, tree=image.directory / TOOLS_GCOV_DIR, build_root=build_root)
+        return cls(
+            name=name,
+            tree=image.directory / TOOLS_GCOV_DIR,
+            build_root=build_root,
+            gcc_version=gcc,
+        )
 
     @classmethod
     def of_build(
@@ -129,6 +135,7 @@ class GcovTree:
         strip: int = 0,
         report_dirs: Sequence[str] = (),
         guest_root: str = GCOV_PREFIX,
+        gcc_version: str | None = None,
     ) -> GcovTree:
         """A program built with ``--coverage`` (your own ocfs2-tools, say).
 
@@ -139,6 +146,7 @@ class GcovTree:
             strip: The ``GCOV_PREFIX_STRIP`` the programs run with in the guests.
             report_dirs: Directories of the tree to report (all when empty).
             guest_root: The ``GCOV_PREFIX`` the programs run with (the lab's by default).
+            gcc_version: The GCC that compiled it (checked against ``gcov`` when known).
         """
         path = Path(tree).resolve()
         return cls(
@@ -148,6 +156,7 @@ class GcovTree:
             guest_root=guest_root,
             strip=strip,
             report_dirs=tuple(report_dirs),
+            gcc_version=gcc_version,
         )
 
     def relative(self, guest_path: str) -> str | None:

@@ -227,6 +227,11 @@ def _check_host() -> None:
         )
 
 
+def gcc_version(local: LocalRunner | None = None) -> str:
+    """``gcc -dumpfullversion`` of this host (``12.2.0``)."""
+    return (local or LocalRunner()).run(["gcc", "-dumpfullversion"], timeout=60).stdout.strip()
+
+
 def compile_probe(directory: Path, local: LocalRunner | None = None) -> Path:
     """Compile the coverage probe ``o2probe`` (gcov, static) in ``directory`` (made here).
 
@@ -588,6 +593,7 @@ class _Build:
             "tools_gcov": {
                 "directory": TOOLS_GCOV_DIR,
                 "build_root": str(self.tmp / TOOLS_GCOV_DIR),
+                "gcc_version": gcc_version(self.local),
             },
             "node_image": NODE_IMAGE,
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -652,6 +658,7 @@ __all__ = [
     "build_image",
     "compile_probe",
     "find_image",
+    "gcc_version",
     "images_dir",
     "prune_images",
     "read_manifest",

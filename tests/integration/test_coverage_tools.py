@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from ocfs2lab.coverage import Collected, Coverage, CoverageError, CoverageReport, GcovTree
-from ocfs2lab.coverage.report import make_report
+from ocfs2lab.coverage.report import make_report, parse_gcov_version
 from ocfs2lab.runner.local import LocalRunner
 from ocfs2lab.vm.image import compile_probe
+from ocfs2lab.vm.kernel import find_kernel
+from ocfs2lab.vm.recipe import ImageRecipe
 
 pytestmark = pytest.mark.integration
 
@@ -119,3 +121,28 @@ def test_no_data_and_a_gcov_of_another_gcc_are_refused(probe: GcovTree, tmp_path
         make_report(Collected({}), [foreign], tmp_path / "r2")
     with pytest.raises(CoverageError, match="nothing to measure"):
         Coverage(None, {}).check()
+
+
+def test_the_gcov_version_is_read_from_its_banner() -> None:
+    assert parse_gcov_version("gcov (Debian 12.2.0-14+deb12u1) 12.2.0\nCopyright (C) 2022\n") == (
+        "12.2.0"
+    )
+    assert parse_gcov_version("gcov (GCC) 14.2.0") == "14.2.0"
+    assert parse_gcov_version("") is None
+
+
+def test_the_lab_kernels_notes_report_every_profiled_file(tmp_path: Path) -> None:
+    """gcovr on the lab kernel's kept tree, as reports run it: every profiled source file of
+    fs/ocfs2 and drivers/block/drbd is there (uncovered: no data), nothing else."""
+    recipe = ImageRecipe().kernel
+    kernel = find_kernel(recipe) if recipe is not None else None
+    if kernel is None:
+        pytest.skip("the lab kernel is not built here (ocfs2lab image build)")
+    tree = GcovTree.of_kernel(kernel)
+    report = make_report(Collected({"kernel": {"none": {}}}), [tree], tmp_path, keep_empty=True)
+    files = [f.path for f in report["kernel"].files]
+    assert "fs/ocfs2/super.c" in files and "fs/ocfs2/dlm/dlmrecovery.c" in files
+    assert "drivers/block/drbd/drbd_main.c" in files
+    assert all(f.startswith(("fs/ocfs2/", "drivers/block/drbd/")) for f in files)
+    assert report["kernel"].total.lines_total > 10_000
+    assert report["kernel"].total.lines_covered == 0

@@ -1,6 +1,7 @@
-"""The main job: build or reuse the lab image, boot the lab, deploy the seed's cluster, run
-the I/O test, check the file system, then kill a node of a 3-VM cluster and report its
-recovery, and tear everything down."""
+"""The main job: build or reuse the lab kernel and image, boot the lab, deploy the seed's
+cluster, run the I/O test and collect its gcov coverage, check the file system, then kill a
+node of a 3-VM cluster and report its recovery and the recovery code it ran, and tear
+everything down."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from ocfs2lab.cleanup import census
 from ocfs2lab.cluster import Cluster
+from ocfs2lab.coverage import CoverageReport
 from ocfs2lab.errors import SpecError
 from ocfs2lab.experiment.recovery import RecoveryExperiment
 from ocfs2lab.host.labvm import LabVm
@@ -54,12 +56,22 @@ def run_demo(
             out["nodes online"] = ", ".join(status.online)
             out["nodes mounted"] = ", ".join(status.mounted)
             out["real kernel nodes"] = f"{status.kernel_nodes} ({status.note[:60]}...)"
+            coverage = c.coverage()
+            coverage.reset()
             report = c.run_workload(report_root=root)
             out["workload"] = (
                 f"{'PASS' if report.ok else 'FAIL'}: "
                 f"{sum(len(r.checks) for r in report.results)} checks in {report.seconds:.1f} s"
             )
+            for node in c.nodes:
+                probe = f"/mnt/ocfs2/o2probe.{node.spec.name}"
+                node.run(["o2probe", "write", probe, "64"])
+                node.run(["o2probe", "verify", probe, "64"])
+            assert report.report_dir is not None
             out["report directory"] = str(report.report_dir)
+            with phase(reporter, "coverage report"):
+                covered = coverage.report(report.report_dir)
+            out.update(_coverage_rows(covered, "seed"))
             with phase(reporter, "fsck"):
                 fsck = c.fsck()
             out["fsck.ocfs2 -fn"] = "clean" if fsck.clean else f"exit {fsck.exit_code}"
@@ -85,6 +97,8 @@ def _kill_experiment(
     with cluster:
         status = cluster.status()
         out["VM cluster"] = f"{len(status.nodes)} VMs, {status.kernel_nodes} kernels, mounted"
+        coverage = cluster.coverage()
+        coverage.reset()
         with phase(reporter, f"kill node {vm_nodes}, recover, revive"):
             report = RecoveryExperiment(cluster, fault="kill", victim=vm_nodes).run_once()
         t = report.times
@@ -113,8 +127,28 @@ def _kill_experiment(
             out["kill: timeline plot"] = str(directory / "timeline.png")
         except ImportError as err:  # matplotlib is in the notebook extra
             out["kill: timeline plot"] = f"not drawn: {err}"
+        with phase(reporter, "coverage report"):
+            covered = coverage.report(directory / "coverage")
+        out.update(_coverage_rows(covered, "kill"))
+        recovery = covered["kernel"].file("dlm/dlmrecovery.c")
+        out["kill: DLM recovery code run"] = (
+            f"dlmrecovery.c {recovery.lines_covered}/{recovery.lines_total} lines"
+        )
     out["left by the VM cluster"] = _vm_leftovers(cluster)
     return out
+
+
+def _coverage_rows(report: CoverageReport, label: str) -> dict[str, object]:
+    """One row per coverage report (kernel, tools), and where the HTML is."""
+    rows: dict[str, object] = {}
+    for name, summary in report.summaries.items():
+        t = summary.total
+        rows[f"{label}: {name} coverage"] = (
+            f"{t.lines_percent}% of lines ({t.lines_covered}/{t.lines_total}), "
+            f"{t.functions_percent}% of functions, {len(summary.files)} files"
+        )
+    rows[f"{label}: coverage HTML"] = ", ".join(str(report.html(n)) for n in report.summaries)
+    return rows
 
 
 def _vm_leftovers(cluster: VmCluster) -> str:

@@ -12,12 +12,16 @@ from ocfs2lab.vm.recipe import cache_root
 
 pytestmark = pytest.mark.lab
 
+#: This session's cache (images, the lab kernel), taken at import: the pytester fixture
+#: gives the process a HOME of its own before the test body runs.
+SESSION_CACHE = cache_root()
+
 
 def test_fixtures_boot_a_cluster_and_a_failure_carries_the_timeline(
     pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # pytester gives the inner run a HOME of its own: point it at this session's image cache.
-    monkeypatch.setenv("OCFS2LAB_CACHE", str(cache_root()))
+    monkeypatch.setenv("OCFS2LAB_CACHE", str(SESSION_CACHE))
     pytester.makepyfile(
         """
         import pytest
@@ -53,5 +57,7 @@ def test_fixtures_boot_a_cluster_and_a_failure_carries_the_timeline(
     section = result.stdout.str().split("ocfs2lab timeline", 1)[1]
     for node in ("ocfs2-node-1", "ocfs2-node-2"):
         assert re.search(rf"{node} +ocfs2_mount +ocfs2: Mounting device", section), node
+    # The inner run used this session's cache: it built no image or kernel of its own.
+    assert not (pytester.path / ".cache" / "ocfs2lab").exists()
     saved = list(timelines.glob("*fails_on_purpose*.jsonl"))
     assert len(saved) == 1 and saved[0].stat().st_size > 1000

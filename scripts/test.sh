@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: lint, types, unit, integration (real dockerd and sshd on this machine)
 # and lab tests (the QEMU lab VM with a real OCFS2/DRBD kernel). Installs what it needs.
+# Arguments go to pytest (a subset runs as given, on one worker).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -28,4 +29,9 @@ if [ "$#" -eq 0 ]; then
   fi
 fi
 echo "== pytest"
+if [ "$#" -eq 0 ]; then
+  # The whole suite on two workers: each lab module keeps its VMs on one worker, and the
+  # lab's waits (heartbeat timeouts, recovery) leave room for the other (tests/conftest.py).
+  set -- -n 2 --dist loadgroup
+fi
 exec .venv/bin/python -m pytest "$@"

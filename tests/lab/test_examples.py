@@ -4,6 +4,7 @@ the kill script and the kill notebook, each on a real 3-VM cluster of its own.""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -23,9 +24,32 @@ pytestmark = pytest.mark.lab
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-def _lab_files() -> set[Path]:
-    runs = set(run_root().iterdir()) if run_root().is_dir() else set()
-    return runs | set(Path(tempfile.gettempdir()).glob(f"{SWITCH_PREFIX}*"))
+def _owner(path: Path) -> int | None:
+    try:
+        pid = json.loads(path.read_text()).get("owner_pid")
+    except (OSError, ValueError):
+        return None  # being made right now, or not the lab's
+    return pid if isinstance(pid, int) else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _orphans() -> set[Path]:
+    """Run and switch directories of lab machines whose owner process is gone: what an
+    example that exited would have left behind (other tests' live labs are not counted)."""
+    runs = list(run_root().iterdir()) if run_root().is_dir() else []
+    switches = list(Path(tempfile.gettempdir()).glob(f"{SWITCH_PREFIX}*"))
+    owned = [(d, _owner(d / "state.json")) for d in runs]
+    owned += [(d, _owner(d / "owner")) for d in switches]
+    return {d for d, pid in owned if pid is not None and not _alive(pid)}
 
 
 def probe_line(text: str) -> int:
@@ -39,7 +63,7 @@ def run_example(script: str, *args: str, cwd: Path) -> str:
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=2400,
+        timeout=1500,
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -47,7 +71,7 @@ def run_example(script: str, *args: str, cwd: Path) -> str:
 
 
 def test_the_seed_deployment_script_runs_and_reports_coverage(tmp_path: Path) -> None:
-    before = _lab_files()
+    before = _orphans()
     out = run_example("seed_deployment.py", cwd=tmp_path)
     assert "node 3 reads: hello from node 1" in out
     assert "workload: PASS" in out
@@ -71,14 +95,14 @@ def test_the_seed_deployment_script_runs_and_reports_coverage(tmp_path: Path) ->
     assert counts[probe_line("verified %ld blocks")] == 3
     assert counts[probe_line("if (statfs(path, &st) != 0)")] == 0
     assert counts[probe_line('fprintf(stderr, "usage:')] == 0
-    assert _lab_files() - before == set()
+    assert _orphans() - before == set()
 
 
 def test_the_vm_kill_script_shows_recovery_in_order_and_its_coverage(tmp_path: Path) -> None:
     """The survivors' kernels, as the script recorded them: connection loss, eviction,
     recovery, journal replay of node 3, in this order; no write lost; and the kernel's DLM
     recovery code ran (the counters were reset before the kill)."""
-    before = _lab_files()
+    before = _orphans()
     out_dir = tmp_path / "results"
     out = run_example("vm_kill.py", "--out", str(out_dir), cwd=tmp_path)
     (report,) = json.loads((out_dir / "reports.json").read_text())
@@ -107,13 +131,13 @@ def test_the_vm_kill_script_shows_recovery_in_order_and_its_coverage(tmp_path: P
     assert coverage["kernel"].file("dlm/dlmrecovery.c").lines_covered > 0
     assert coverage["kernel"].file("journal.c").lines_covered > 0
     assert "dlm/dlmrecovery.c: " in out and "coverage: kernel: " in out
-    assert _lab_files() - before == set()
+    assert _orphans() - before == set()
 
 
 def test_the_kill_notebook_runs(tmp_path: Path) -> None:
     nbformat = pytest.importorskip("nbformat", reason="the notebook extra is not installed")
     nbclient = pytest.importorskip("nbclient", reason="the notebook extra is not installed")
-    before = _lab_files()
+    before = _orphans()
     notebook = nbformat.read(EXAMPLES / "kill_recovery.ipynb", as_version=4)
     client = nbclient.NotebookClient(
         notebook,
@@ -135,4 +159,4 @@ def test_the_kill_notebook_runs(tmp_path: Path) -> None:
     assert (tmp_path / "kill-notebook-results" / "timeline.jsonl").exists()
     assert "closed" in joined
     # The notebook's cluster left nothing on this machine.
-    assert _lab_files() - before == set()
+    assert _orphans() - before == set()

@@ -30,8 +30,9 @@ if [ "$#" -eq 0 ]; then
 fi
 echo "== pytest"
 if [ "$#" -eq 0 ]; then
-  # The whole suite on two workers: each lab module keeps its VMs on one worker, and the
-  # lab's waits (heartbeat timeouts, recovery) leave room for the other (tests/conftest.py).
-  set -- -n 2 --dist loadgroup
+  # The whole suite on two workers: each test file runs on one worker (a lab module keeps
+  # its VMs), and the lab's waits (heartbeat timeouts, recovery) leave room for the other
+  # worker; the longest lab files start first (tests/conftest.py).
+  set -- -n 2 --dist loadfile
 fi
 exec .venv/bin/python -m pytest "$@"

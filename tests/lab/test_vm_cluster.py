@@ -19,17 +19,11 @@ from ocfs2lab.formats.kmsg import EventKind
 from ocfs2lab.kernel_cluster import VM_TIMING, VmCluster
 from ocfs2lab.observe.timeline import Expect, LabEventKind
 from ocfs2lab.vm.qemu import proc_start_time
-from ocfs2lab.vm.recipe import PROBE_ASSETS, PROBE_SOURCE
+from tests.support.examples import probe_line
 
 pytestmark = pytest.mark.lab
 
 VICTIM = "ocfs2-node-3"
-
-
-def probe_line(text: str) -> int:
-    """The line of the coverage probe's source that holds ``text``."""
-    lines = (PROBE_ASSETS / PROBE_SOURCE).read_text().splitlines()
-    return next(i for i, line in enumerate(lines, 1) if text in line)
 
 
 class Leftovers:

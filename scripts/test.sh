@@ -33,6 +33,6 @@ if [ "$#" -eq 0 ]; then
   # The whole suite on two workers: each test file runs on one worker (a lab module keeps
   # its VMs), and the lab's waits (heartbeat timeouts, recovery) leave room for the other
   # worker; the longest lab files start first (tests/conftest.py).
-  set -- -n 2 --dist loadfile
+  set -- -n 2 --dist loadfile --no-loadscope-reorder
 fi
 exec .venv/bin/python -m pytest "$@"

@@ -1,11 +1,12 @@
 """Root conftest: pytest's own pytester (for the tests of the ocfs2lab pytest plugin), and the
 order of the test files for the two-worker run of the whole suite.
 
-``scripts/test.sh`` runs the whole suite with ``pytest -n 2 --dist loadfile``: every file
-runs on one worker from start to end, so the VMs a lab module boots once stay shared by its
-tests. Files are handed out in collection order, so the lab files go first, longest first,
-and the two workers finish at about the same time; the quick integration and unit files
-fill the gaps.
+``scripts/test.sh`` runs the whole suite with ``pytest -n 2 --dist loadfile
+--no-loadscope-reorder``: every file runs on one worker from start to end, so the VMs a lab
+module boots once stay shared by its tests. Files are handed out in collection order (xdist
+would otherwise hand out the files with most tests first, and the lab files, with few tests
+each, last), so the lab files go first, longest first, and the two workers finish at about
+the same time; the quick integration and unit files fill the gaps.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Coverage costs: the lab kernel's build (from its manifest), and for a 3-node deployment in
 the lab VM the time to reset the counters, to read the .gcda files (kernel from debugfs,
-tools from the containers) and to make the gcovr reports; the files and bytes read.
+tools from the containers) and to make the gcovr reports (with and without HTML); the files
+and bytes read.
 
 Run: .venv/bin/python benchmarks/bench_coverage.py [--repeat 1]
 """
@@ -50,8 +51,10 @@ def main() -> None:
             collected = coverage.read()
             t3 = time.monotonic()
             with tempfile.TemporaryDirectory() as out:
-                report = make_report(collected, trees, Path(out))
+                report = make_report(collected, trees, Path(out) / "html")
                 t4 = time.monotonic()
+                make_report(collected, trees, Path(out) / "json", html=False)
+                t5 = time.monotonic()
             sizes = {
                 name: sum(len(d) for files in per.values() for d in files.values())
                 for name, per in collected.data.items()
@@ -60,7 +63,7 @@ def main() -> None:
             print(f"  reset             {t1 - t0:7.1f} s")
             print(f"  workload + probe  {t2 - t1:7.1f} s")
             print(f"  read .gcda        {t3 - t2:7.1f} s  {report.gcda_files} files, {sizes} bytes")
-            print(f"  gcovr reports     {t4 - t3:7.1f} s")
+            print(f"  gcovr reports     {t4 - t3:7.1f} s (JSON only: {t5 - t4:.1f} s)")
 
 
 if __name__ == "__main__":

@@ -155,7 +155,10 @@ def coverage_show(
                 f"{f.branches_percent}",
             )
         console.print(table)
-        console.print(f"HTML: {loaded.html(name)}")
+        if loaded.has_html(name):
+            console.print(f"HTML: {loaded.html(name)}")
+        else:
+            console.print("HTML: none (the report was made with html=False)")
     console.print(loaded.one_line())
 
 

@@ -68,7 +68,26 @@ class CoverageReport:
     gcda_files: dict[str, int]
 
     def html(self, name: str) -> Path:
-        """The HTML index of report ``name`` (``kernel_html/index.html``)."""
+        """The HTML index of report ``name`` (``kernel_html/index.html``).
+
+        Raises:
+            CoverageError: The report has no such HTML (unknown name, or made with
+                ``html=False``).
+        """
+        index = self._html_index(name)
+        if not index.is_file():
+            raise CoverageError(
+                f"{self.directory} has no HTML report of {name!r} (reports: "
+                f"{', '.join(self.summaries) or 'none'})",
+                hint="make the report with html=True (the default)",
+            )
+        return index
+
+    def has_html(self, name: str) -> bool:
+        """Whether report ``name`` has its HTML pages."""
+        return self._html_index(name).is_file()
+
+    def _html_index(self, name: str) -> Path:
         return self.directory / f"{name}_html" / "index.html"
 
     def __getitem__(self, name: str) -> CoverageSummary:
@@ -201,6 +220,7 @@ def make_report(
     local: LocalRunner | None = None,
     jobs: int | None = None,
     keep_empty: bool = False,
+    html: bool = True,
 ) -> CoverageReport:
     """Write the reports of ``trees`` from ``collected`` into ``directory``.
 
@@ -212,6 +232,9 @@ def make_report(
         local: Runs gcovr.
         jobs: gcov processes in parallel (default: the number of CPUs).
         keep_empty: Also report a build no target had data of (every line uncovered).
+        html: Write ``<name>_html/`` (a third of gcovr's time for the kernel); without it,
+            only the JSON files, which is all :meth:`CoverageReport.diff` and the summaries
+            need.
 
     Raises:
         CoverageError: gcovr or gcov is missing or of the wrong GCC, or gcovr failed.
@@ -262,16 +285,19 @@ def make_report(
                 used.append(target)
             if not traces:
                 continue
-            html = directory / f"{tree.name}_html"
-            html.mkdir(exist_ok=True)
             merge: list[str] = ["--root", str(roots[0])]
             for trace in traces:
                 merge += ["--add-tracefile", str(trace)]
+            if html:
+                pages = directory / f"{tree.name}_html"
+                pages.mkdir(exist_ok=True)
+                merge += [
+                    "--html-details",
+                    str(pages / "index.html"),
+                    "--html-title",
+                    f"ocfs2lab: {tree.name} coverage ({', '.join(used)})",
+                ]
             merge += [
-                "--html-details",
-                str(html / "index.html"),
-                "--html-title",
-                f"ocfs2lab: {tree.name} coverage ({', '.join(used)})",
                 "--json",
                 str(directory / f"{tree.name}.json"),
                 "--json-summary",

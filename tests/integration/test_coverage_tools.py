@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,13 +42,12 @@ def run_probe(probe: GcovTree, prefix: Path, *args: str) -> int:
     return result.exit_code
 
 
-def report_of(probe: GcovTree, prefix: Path, out: Path) -> CoverageReport:
-    tree = GcovTree.of_build(probe.tree, name="tools", build_root=probe.build_root)
+def report_of(probe: GcovTree, prefix: Path, out: Path, **options: Any) -> CoverageReport:
     tree = GcovTree(
         name="tools", tree=probe.tree, build_root=probe.build_root, guest_root=str(prefix)
     )
     coverage = Coverage(None, {}, (tree,), {"here": LocalRunner()})
-    return coverage.report(out)
+    return coverage.report(out, **options)
 
 
 def lines_of(report: CoverageReport) -> dict[int, int]:
@@ -69,7 +69,7 @@ def test_the_lines_that_ran_are_covered_and_the_others_not(probe: GcovTree, tmp_
     assert not list(probe.tree.glob("*.gcda"))
 
     report = report_of(probe, prefix, tmp_path / "gcov_reports_1")
-    assert report.html("tools").is_file()
+    assert report.has_html("tools") and report.html("tools").is_file()
     assert "o2probe.c" in report.html("tools").read_text()
     counts = lines_of(report)
     assert counts[source_line(probe, "wrote %ld blocks")] == 1
@@ -98,7 +98,11 @@ def test_the_lines_that_ran_are_covered_and_the_others_not(probe: GcovTree, tmp_
     ).reset()
     assert not prefix.exists()
     assert run_probe(probe, prefix, "statfs", str(tmp_path)) == 1  # not ocfs2 here
-    second = report_of(probe, prefix, tmp_path / "gcov_reports_2")
+    second = report_of(probe, prefix, tmp_path / "gcov_reports_2", html=False)
+    # Without HTML: the JSON files only, and a clear error for the pages.
+    assert not (second.directory / "tools_html").exists() and not second.has_html("tools")
+    with pytest.raises(CoverageError, match="no HTML report of 'tools'"):
+        second.html("tools")
     counts2 = lines_of(second)
     assert counts2[source_line(probe, "if (statfs(path, &st) != 0)")] == 1
     assert counts2[source_line(probe, "wrote %ld blocks")] == 0

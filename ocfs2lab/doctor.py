@@ -779,7 +779,7 @@ def lab_kernel_check(
         )
     meaning = (
         f"the first lab image build compiles it from {recipe.source_package} "
-        "(about 12 minutes on 2 cores)"
+        "(about 9 minutes on 2 cores)"
     )
     if missing:
         return Check(

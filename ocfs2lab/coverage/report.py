@@ -232,7 +232,7 @@ def make_report(
         local: Runs gcovr.
         jobs: gcov processes in parallel (default: the number of CPUs).
         keep_empty: Also report a build no target had data of (every line uncovered).
-        html: Write ``<name>_html/`` (a third of gcovr's time for the kernel); without it,
+        html: Write ``<name>_html/`` (about half of gcovr's time for the kernel); without it,
             only the JSON files, which is all :meth:`CoverageReport.diff` and the summaries
             need.
 

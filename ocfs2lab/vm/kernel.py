@@ -1,6 +1,6 @@
 """The lab kernel: built from Debian's ``linux-source`` package with gcov, once, and cached.
 
-A :class:`KernelRecipe` says what to build; :func:`build_kernel` builds it (about 10 minutes
+A :class:`KernelRecipe` says what to build; :func:`build_kernel` builds it (about 9 minutes
 on two cores) or finds it in ``<cache>/kernels/<series>-<key>/``, and returns a
 :class:`KernelBuild`:
 
@@ -219,7 +219,7 @@ def build_kernel(
     lock_timeout: float = 5 * 3600.0,
     cancel: threading.Event | None = None,
 ) -> KernelBuild:
-    """The lab kernel of ``recipe``: from the cache, or built now (about 10 min) and cached.
+    """The lab kernel of ``recipe``: from the cache, or built now (about 9 min) and cached.
 
     Args:
         recipe: What to build (the trixie kernel with the default gcov directories).

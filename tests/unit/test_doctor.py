@@ -638,7 +638,7 @@ def test_lab_kernel_check_says_what_a_first_run_costs() -> None:
     )
     assert built.status == "ok" and "6.12.117-ocfs2lab" in built.found
     todo = doctor.lab_kernel_check(recipe, None, [])
-    assert todo.status == "warn" and "12 minutes" in todo.meaning
+    assert todo.status == "warn" and "9 minutes" in todo.meaning
     lacking = doctor.lab_kernel_check(recipe, None, ["bison", "flex"])
     assert lacking.status == "missing" and lacking.fix == "apt-get install bison flex"
     assert doctor.lab_kernel_check(None, None, []).status == "ok"

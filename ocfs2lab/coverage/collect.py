@@ -25,7 +25,7 @@ from ocfs2lab.coverage.tree import (
     Target,
 )
 from ocfs2lab.formats.gcda import parse_gcda_dump
-from ocfs2lab.vm.kernel import find_kernel
+from ocfs2lab.vm.kernel import KernelBuild
 from ocfs2lab.vm.recipe import LabImage
 
 #: The guest-side reader of ``.gcda`` files (sent to ``python3 -`` on stdin).
@@ -34,9 +34,9 @@ DUMP_SCRIPT = Path(__file__).parent / "assets" / "gcda_dump.py"
 
 def kernel_tree_of(image: LabImage) -> GcovTree | None:
     """The gcov tree of the kernel ``image`` boots, or ``None`` for Debian's kernel."""
-    if image.recipe.kernel is None:
+    if image.recipe.kernel is None or image.modules_disk is None:
         return None
-    kernel = find_kernel(image.recipe.kernel, cache_dir=image.directory.parent.parent)
+    kernel = KernelBuild.load(image.kernel.parent)
     if kernel is None:
         raise CoverageError(
             f"the kernel of {image.directory} is not in the cache any more",

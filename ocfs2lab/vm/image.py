@@ -64,6 +64,7 @@ from ocfs2lab.vm.cache import (
 from ocfs2lab.vm.kernel import KernelBuild, KernelBuildError, build_kernel, find_kernel
 from ocfs2lab.vm.qemu import QemuMachine, QemuSpec, reap_stale_machines
 from ocfs2lab.vm.recipe import (
+    MODULES_LABEL,
     NODE_ASSETS,
     NODE_BASE_IMAGE,
     NODE_IMAGE,
@@ -98,6 +99,11 @@ ASSET_INSTALL: tuple[tuple[str, str, int], ...] = (
     ("initramfs-modules", "etc/initramfs-tools/modules", 0o644),
     ("initramfs-no-udev", "etc/initramfs-tools/scripts/init-top/udev", 0o755),
     ("initramfs-no-udev", "etc/initramfs-tools/scripts/init-bottom/udev", 0o755),
+)
+#: The fstab line of an image that boots lab kernels: their modules disk, read-only.
+MODULES_FSTAB_LINE = (
+    "# ocfs2lab: the lab kernel's modules, on their own disk (any lab kernel boots this image)\n"
+    f"LABEL={MODULES_LABEL}  /usr/lib/modules  ext4  ro,nofail,x-systemd.device-timeout=60s  0  0\n"
 )
 #: Asset listing unit changes (``enable|disable|mask|reenable <unit>``, ``mask-generator``).
 UNITS_ASSET = "units"
@@ -140,12 +146,26 @@ def images_dir(cache_dir: Path | None = None) -> Path:
 def find_image(
     recipe: ImageRecipe | None = None, *, cache_dir: Path | None = None
 ) -> LabImage | None:
-    """The complete cached image of ``recipe``, or ``None`` when it was not built yet."""
+    """The complete cached image of ``recipe`` with its kernel, or ``None`` when the root
+    file system or the recipe's lab kernel was not built yet."""
     recipe = recipe or ImageRecipe()
-    return _complete_image(images_dir(cache_dir) / recipe.short_name, recipe)
+    root = _complete_image(images_dir(cache_dir) / recipe.short_name, recipe)
+    if root is None or recipe.kernel is None:
+        return root
+    kernel = find_kernel(recipe.kernel, cache_dir=cache_dir)
+    return None if kernel is None else with_kernel(root, kernel)
+
+
+def with_kernel(image: LabImage, kernel: KernelBuild) -> LabImage:
+    """``image``'s root file system booting the lab kernel ``kernel``."""
+    provenance = dict(kernel.provenance)
+    provenance.setdefault("release", kernel.release)
+    return image.with_kernel(kernel.bzimage, kernel.modules_disk, provenance)
 
 
 def _complete_image(directory: Path, recipe: ImageRecipe) -> LabImage | None:
+    """The built root file system of ``recipe`` in ``directory`` (for a lab kernel recipe,
+    still without its kernel: :func:`with_kernel` adds it)."""
     manifest = directory / "manifest.json"
     try:
         data = json.loads(manifest.read_text())
@@ -154,6 +174,8 @@ def _complete_image(directory: Path, recipe: ImageRecipe) -> LabImage | None:
     if data.get("key") != recipe.key():
         return None
     image = LabImage.in_directory(directory, recipe)
+    if recipe.kernel is not None:
+        return image if image.root_disk.is_file() else None
     return image if image.exists() else None
 
 
@@ -191,14 +213,17 @@ def build_image(
     found = _complete_image(final, recipe)
     if found is not None:
         log.info("lab image %s: cached", final)
-        return found
+        if recipe.kernel is None:
+            return found
+        kernel = build_kernel(recipe.kernel, cache_dir=root, reporter=reporter, local=local)
+        return with_kernel(found, kernel)
     _check_host()
     reporter = reporter or LogReporter()
     local = local or LocalRunner()
-    with _KernelInBackground(recipe.kernel, root, reporter, local) as kernel:
+    with _KernelInBackground(recipe.kernel, root, reporter, local) as background:
 
         def build(tmp: Path) -> None:
-            _Build(recipe, tmp, root, reporter, local, kernel).run()
+            _Build(recipe, tmp, root, reporter, local, background).run()
 
         image = build_once(
             final,
@@ -209,8 +234,9 @@ def build_image(
             local=local,
             before=lambda: reap_stale_machines(root / "run"),
         )
+        built = background.result()
     log.info("lab image %s: ready", final)
-    return image
+    return image if built is None else with_kernel(image, built)
 
 
 def _check_host() -> None:
@@ -275,6 +301,10 @@ class _KernelInBackground:
         self.reporter = reporter
         self.local = local
         self.cancel = threading.Event()
+        # Set when the build thread has finished. Waited on instead of Thread.join: on Python
+        # 3.11 a Ctrl-C that interrupts join() marks the thread as stopped while it still
+        # runs (bpo-45274), and the compile it runs would be left behind.
+        self.done = threading.Event()
         self.thread: threading.Thread | None = None
         self.built: KernelBuild | None = None
         self.error: BaseException | None = None
@@ -300,19 +330,22 @@ class _KernelInBackground:
             )
         except BaseException as err:  # handed to the image build's thread by result()
             self.error = err
+        finally:
+            self.done.set()
 
     def result(self) -> KernelBuild | None:
         """The kernel (``None``: the recipe boots Debian's); waits for a build running."""
         if self.thread is not None:
-            self.thread.join()
+            self.done.wait()
         if self.error is not None:
             raise self.error
         return self.built
 
     def __exit__(self, *exc: object) -> None:
-        if self.thread is not None and self.thread.is_alive():
+        if self.thread is not None and not self.done.is_set():
             self.cancel.set()
-            self.thread.join()
+            while not self.done.wait(1.0):
+                pass
 
 
 @attrs.define
@@ -411,12 +444,14 @@ class _Build:
         for pattern in ("var/cache/apt/archives/*.deb", "var/lib/apt/lists/*_*"):
             for path in root.glob(pattern):
                 path.unlink()
-        kernel = self.kernel.result() if self.kernel is not None else None
-        if kernel is not None:
-            self.install_kernel(kernel)
-            self.kernel_dir = str(kernel.directory)
-        else:
-            self.chroot("update-initramfs", "-u", "-k", "all", timeout=900)
+        if self.recipe.kernel is not None:
+            # A lab kernel travels apart from the root file system: its modules disk is
+            # mounted on /usr/lib/modules, so this image boots any lab kernel.
+            with (root / "etc" / "fstab").open("a") as fstab:
+                fstab.write(MODULES_FSTAB_LINE)
+            (root / "usr" / "lib" / "modules").mkdir(parents=True, exist_ok=True)
+            return
+        self.chroot("update-initramfs", "-u", "-k", "all", timeout=900)
         kernels = sorted((root / "boot").glob("vmlinuz-*"))
         if len(kernels) != 1:
             raise ImageBuildError("configure", f"expected one kernel in /boot, found {kernels}")
@@ -425,22 +460,6 @@ class _Build:
         shutil.copyfile(
             root / "boot" / f"initrd.img-{self.kernel_version}", self.tmp / "initrd.img"
         )
-
-    def install_kernel(self, kernel: KernelBuild) -> None:
-        """Put the lab's own kernel in /boot, its modules in /lib/modules, make its initramfs."""
-        boot = self.rootfs / "boot"
-        boot.mkdir(exist_ok=True)
-        release = kernel.release
-        shutil.copyfile(kernel.bzimage, boot / f"vmlinuz-{release}")
-        shutil.copyfile(kernel.directory / "System.map", boot / f"System.map-{release}")
-        shutil.copyfile(kernel.directory / "config", boot / f"config-{release}")
-        modules = self.rootfs / "usr" / "lib" / "modules"
-        modules.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(
-            kernel.modules_root / "lib" / "modules" / release, modules / release, symlinks=True
-        )
-        self.chroot("depmod", "-a", release, timeout=300)
-        self.chroot("update-initramfs", "-c", "-k", release, timeout=900)
 
     def apply_units(self) -> None:
         """Apply the ``units`` asset: consecutive lines with the same action in one call."""
@@ -535,6 +554,10 @@ class _Build:
     # -- 5 ---------------------------------------------------------------------------------
     def provision(self) -> None:
         image = LabImage.in_directory(self.tmp, self.recipe)
+        kernel = self.kernel.result() if self.kernel is not None else None
+        if kernel is not None:
+            image = with_kernel(image, kernel)
+            self.kernel_dir = str(kernel.directory)
         spec = QemuSpec(image=image, hostname="provision", write_base=True)
         logs = self.tmp / "provision-logs"
         with QemuMachine(
@@ -588,8 +611,9 @@ class _Build:
         manifest = {
             "key": self.recipe.key(),
             "recipe": attrs.asdict(self.recipe),
-            "kernel_version": self.kernel_version,
-            "kernel_build": self.kernel_dir,
+            "kernel_version": self.kernel_version or None,
+            "kernel": "debian" if self.recipe.kernel is None else "lab",
+            "provisioned_with": self.kernel_dir,
             "tools_gcov": {
                 "directory": TOOLS_GCOV_DIR,
                 "build_root": str(self.tmp / TOOLS_GCOV_DIR),
@@ -602,6 +626,8 @@ class _Build:
         }
         root_disk = self.tmp / "root.img"
         for path in (root_disk, self.tmp / "vmlinuz", self.tmp / "initrd.img"):
+            if not path.exists():
+                continue
             with path.open("rb") as handle:
                 os.fsync(handle.fileno())
         root_disk.chmod(0o444)
@@ -662,4 +688,5 @@ __all__ = [
     "images_dir",
     "prune_images",
     "read_manifest",
+    "with_kernel",
 ]

@@ -234,6 +234,10 @@ def _check_cmdline(_inst: object, _attr: object, value: tuple[str, ...]) -> None
 
 def _check_unique_ids(inst: QemuSpec, _attr: object, _value: object) -> None:
     ids = [d.id for d in inst.drives] + [n.id for n in inst.nics]
+    if MODULES_DRIVE_ID in ids:
+        raise SpecError(
+            "qemu.drives/nics", MODULES_DRIVE_ID, "is the lab kernel's modules disk's id"
+        )
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
         raise SpecError("qemu.drives/nics", dupes, "device ids must be unique")
@@ -336,8 +340,11 @@ def kernel_cmdline(spec: QemuSpec, ssh_key: SshKey | None) -> str:
     Raises:
         SpecError: It would be longer than the kernel accepts.
     """
+    # Debian's kernel finds the root by label in its initramfs; a lab kernel has no
+    # initramfs and the root disk is the machine's first virtio disk.
+    root = f"LABEL={spec.image.root_label}" if spec.image.initrd is not None else "/dev/vda"
     words = [
-        f"root=LABEL={spec.image.root_label}",
+        f"root={root}",
         "rootfstype=ext4",
         "rw",
         "console=ttyS0,115200",
@@ -422,8 +429,7 @@ def build_argv(
         "none",
         "-kernel",
         str(spec.image.kernel),
-        "-initrd",
-        str(spec.image.initrd),
+        *(["-initrd", str(spec.image.initrd)] if spec.image.initrd is not None else []),
         "-append",
         kernel_cmdline(spec, ssh_key),
         "-drive",
@@ -443,6 +449,8 @@ def build_argv(
         "-qmp",
         f"unix:{qmp_socket},server=on,wait=off",
     ]
+    if spec.image.modules_disk is not None:
+        argv += modules_drive(spec.image.modules_disk).argv()
     for drive in spec.drives:
         argv += drive.argv()
     for nic in spec.nics:
@@ -454,6 +462,22 @@ def build_argv(
     if uuid is not None:
         argv += ["-uuid", uuid]
     return argv
+
+
+#: Device id and serial of the modules disk of a lab kernel.
+MODULES_DRIVE_ID = "modules"
+
+
+def modules_drive(path: Path) -> DriveSpec:
+    """The read-only disk that carries a lab kernel's modules (found by its label)."""
+    return DriveSpec(
+        id=MODULES_DRIVE_ID,
+        path=path,
+        serial="ocfs2lab-modules",
+        shared=False,
+        cache="writeback",
+        read_only=True,
+    )
 
 
 def free_port(host: str = "127.0.0.1") -> int:

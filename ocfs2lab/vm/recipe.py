@@ -20,6 +20,7 @@ import attrs
 from attrs import field, frozen
 
 from ocfs2lab.errors import SpecError
+from ocfs2lab.vm.source import TreeState, check_linux_tree, check_patch, tree_state
 
 #: Version of the build logic in :mod:`ocfs2lab.vm.image`. Bump it whenever a change there
 #: changes the image it makes (files written, units switched, steps added): the recipe key
@@ -95,19 +96,21 @@ DEFAULT_NODE_PACKAGES: tuple[str, ...] = (
 )
 
 #: Version of the build logic below; bump it when a change alters the kernel it makes.
-KERNEL_BUILD_VERSION = 1
+KERNEL_BUILD_VERSION = 2
 #: The lab's configuration fragment (an asset, hashed into the recipe key).
 FRAGMENT_ASSET = "kernel-ocfs2lab.config"
 #: Debian's kernel source package of each supported release.
 SOURCE_PACKAGES = {"trixie": "linux-source-6.12", "bookworm": "linux-source-6.1"}
 #: Directories whose code carries gcov counters (with all their subdirectories).
-DEFAULT_GCOV_DIRS = ("fs/ocfs2", "drivers/block/drbd")
+DEFAULT_GCOV_DIRS = ("fs/ocfs2", "fs/dlm", "drivers/block/drbd")
 
 _SOURCE = re.compile(r"^linux-source-\d+\.\d+$")
 _DIR = re.compile(r"^[a-z0-9_][a-z0-9_./-]*$")
 _PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 _RELEASE = re.compile(r"^[a-z]+$")
 _MIRROR = re.compile(r"^https?://[^\s]+$")
+_CONFIG_SET = re.compile(r"^CONFIG_[A-Za-z0-9_]+=(y|m|n|-?\d+|0x[0-9a-fA-F]+|\"[^\"]*\")$")
+_CONFIG_UNSET = re.compile(r"^# CONFIG_[A-Za-z0-9_]+ is not set$")
 
 #: Where the lab VM's own configuration files come from, and the node image's scripts.
 VM_ASSETS = Path(__file__).parent / "assets"
@@ -197,6 +200,70 @@ def _check_jobs(_inst: object, _attr: object, value: int | None) -> None:
         raise SpecError("kernel.jobs", value, "must be a positive number of make jobs")
 
 
+def _patch_paths(value: Any) -> tuple[Path, ...]:
+    if isinstance(value, (str, os.PathLike)):
+        value = (value,)
+    return tuple(Path(v).expanduser().absolute() for v in value)
+
+
+def _check_patches(_inst: object, _attr: object, value: tuple[Path, ...]) -> None:
+    names = [p.name for p in value]
+    for path in value:
+        if not path.is_file():
+            raise SpecError("kernel.patches", str(path), "must be an existing patch file")
+        check_patch(path)
+    if len(set(names)) != len(names):
+        raise SpecError("kernel.patches", names, "patch file names must be unique")
+
+
+def _tree_path(value: Any) -> Path | None:
+    return None if value is None else Path(value).expanduser().absolute()
+
+
+def _check_tree(_inst: object, _attr: object, value: Path | None) -> None:
+    if value is not None:
+        check_linux_tree(value)
+
+
+def _config_lines(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = value.splitlines()
+    return tuple(line.strip() for line in value if line.strip())
+
+
+def _check_config(_inst: object, _attr: object, value: tuple[str, ...]) -> None:
+    for line in value:
+        if not (_CONFIG_SET.match(line) or _CONFIG_UNSET.match(line)):
+            raise SpecError(
+                "kernel.config",
+                line,
+                "each line must read CONFIG_NAME=value or '# CONFIG_NAME is not set'",
+            )
+
+
+def _check_profile(_inst: object, _attr: object, value: str | None) -> None:
+    if value is not None and value not in CONFIG_PROFILES:
+        raise SpecError("kernel.profile", value, f"must be one of {sorted(CONFIG_PROFILES)}")
+
+
+#: Named sets of configuration lines (``KernelRecipe(profile="debug")``).
+CONFIG_PROFILES: dict[str, tuple[str, ...]] = {
+    "debug": (
+        "CONFIG_DEBUG_KERNEL=y",
+        # lockdep: lock order and context checking
+        "CONFIG_PROVE_LOCKING=y",
+        "CONFIG_DEBUG_LOCK_ALLOC=y",
+        "CONFIG_DEBUG_SPINLOCK=y",
+        "CONFIG_DEBUG_MUTEXES=y",
+        "CONFIG_DEBUG_ATOMIC_SLEEP=y",
+        # OCFS2 and the DLMs
+        "CONFIG_OCFS2_DEBUG_MASKLOG=y",
+        "CONFIG_OCFS2_DEBUG_FS=y",
+        "CONFIG_DLM_DEBUG=y",
+    ),
+}
+
+
 @frozen
 class KernelRecipe:
     """What the lab kernel is built from. Equal recipes give equal kernels (same :meth:`key`).
@@ -204,17 +271,34 @@ class KernelRecipe:
     Attributes:
         source_package: Debian's kernel source package (``linux-source-6.12`` for trixie).
         gcov_dirs: Directories of the tree compiled with gcov counters (subdirectories too).
+        patches: Unified diffs or ``git format-patch`` files, applied in order (``patch
+            -p1``) on the source (Debian's, or ``tree``). The key covers their names and
+            content.
+        tree: A local Linux git checkout to build instead of Debian's source. It is only
+            read (its files are copied into the lab's work tree); the key covers its HEAD
+            commit and a hash of its uncommitted changes.
+        config: Extra ``.config`` lines (``CONFIG_X=y``, ``# CONFIG_X is not set``), checked
+            after ``make olddefconfig`` like the lab's fragment.
+        profile: A named set of lines (:data:`CONFIG_PROFILES`): ``debug`` turns on lockdep,
+            ``DEBUG_ATOMIC_SLEEP`` and the OCFS2 and DLM debug options.
         build_version: Version of the build logic (:data:`KERNEL_BUILD_VERSION`).
         jobs: ``make -j`` (default: the number of CPUs); not part of the key.
 
     Raises:
-        SpecError: A field breaks its rule.
+        SpecError: A field breaks its rule: a patch that is missing or not a diff, a tree
+            that is not a Linux git checkout, a malformed config line, an unknown profile.
     """
 
     source_package: str = field(default=SOURCE_PACKAGES["trixie"], validator=_check_source)
     gcov_dirs: tuple[str, ...] = field(
         default=DEFAULT_GCOV_DIRS, converter=_dirs, validator=_check_dirs
     )
+    patches: tuple[Path, ...] = field(
+        default=(), converter=_patch_paths, validator=_check_patches
+    )
+    tree: Path | None = field(default=None, converter=_tree_path, validator=_check_tree)
+    config: tuple[str, ...] = field(default=(), converter=_config_lines, validator=_check_config)
+    profile: str | None = field(default=None, validator=_check_profile)
     build_version: int = KERNEL_BUILD_VERSION
     jobs: int | None = field(default=None, validator=_check_jobs, eq=False)
 
@@ -237,24 +321,77 @@ class KernelRecipe:
         """The text of the lab's configuration fragment."""
         return (VM_ASSETS / FRAGMENT_ASSET).read_text()
 
-    def key_material(self) -> dict[str, Any]:
-        """Everything the key hashes."""
-        fields = attrs.asdict(self)
-        fields.pop("jobs")
+    def config_lines(self) -> tuple[str, ...]:
+        """The lines added to the lab's fragment: the profile's, then ``config``."""
+        profile = CONFIG_PROFILES[self.profile] if self.profile else ()
+        return profile + self.config
+
+    def config_text(self) -> str:
+        """The whole fragment the build merges: the lab's, the profile's and ``config``."""
+        extra = "\n".join(self.config_lines())
+        if not extra:
+            return self.fragment()
+        return self.fragment() + "\n# ocfs2lab: the recipe's lines\n" + extra + "\n"
+
+    def work_material(self) -> dict[str, Any]:
+        """What decides the configuration and the build logic (not the source files): kernels
+        that agree on it share a work tree, whose objects a rebuild reuses."""
         return {
-            "recipe": fields,
-            "fragment": hashlib.sha256(self.fragment().encode()).hexdigest(),
+            "source_package": self.source_package,
+            "gcov_dirs": list(self.gcov_dirs),
+            "build_version": self.build_version,
+            "config": hashlib.sha256(self.config_text().encode()).hexdigest(),
         }
 
-    def key(self) -> str:
-        """A hex digest of the fields (``jobs`` aside) and the fragment's content."""
-        text = json.dumps(self.key_material(), sort_keys=True, separators=(",", ":"))
+    def work_name(self) -> str:
+        """``<series>-<16 hex digits>``: the name of the work tree of this configuration."""
+        text = json.dumps(self.work_material(), sort_keys=True, separators=(",", ":"))
+        return f"{self.series}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+    def patch_list(self) -> list[dict[str, str]]:
+        """The patches in order: ``{"name", "path", "sha256"}``."""
+        return [
+            {"name": p.name, "path": str(p), "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
+            for p in self.patches
+        ]
+
+    def key_material(self, tree: TreeState | None = None) -> dict[str, Any]:
+        """Everything the key hashes (``tree``: the tree's state, read now when not given)."""
+        if self.tree is not None and tree is None:
+            tree = tree_state(self.tree)
+        return {
+            "work": self.work_material(),
+            "patches": [{"name": p["name"], "sha256": p["sha256"]} for p in self.patch_list()],
+            "tree": None
+            if tree is None
+            else {"commit": tree.commit, "changes_sha256": tree.changes_sha256},
+        }
+
+    def key(self, tree: TreeState | None = None) -> str:
+        """A hex digest of the configuration, the build logic, the patches and the tree's
+        commit and uncommitted changes (``jobs`` aside)."""
+        text = json.dumps(self.key_material(tree), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
-    @property
-    def short_name(self) -> str:
+    def short_name(self, tree: TreeState | None = None) -> str:
         """``<series>-<first 16 hex digits of the key>``: the kernel's directory name."""
-        return f"{self.series}-{self.key()[:16]}"
+        return f"{self.series}-{self.key(tree)[:16]}"
+
+    def provenance(self, tree: TreeState | None = None) -> dict[str, Any]:
+        """What a report says of the kernel's making: the key, source, patches (names and
+        SHA-256), the tree's commit and dirty flag, the profile and the extra lines."""
+        if self.tree is not None and tree is None:
+            tree = tree_state(self.tree)
+        return {
+            "key": self.key(tree),
+            "source": self.source_package if self.tree is None else str(self.tree),
+            "patches": [{"name": p["name"], "sha256": p["sha256"]} for p in self.patch_list()],
+            "tree": None
+            if tree is None
+            else {"path": tree.path, "commit": tree.commit, "dirty": tree.dirty},
+            "profile": self.profile,
+            "config": list(self.config),
+        }
 
 
 def _default_kernel(release: str) -> KernelRecipe | None:
@@ -325,9 +462,10 @@ class ImageRecipe:
         # The kernel's fragment counts through the kernel's own key, and only when it is built.
         assets.pop(f"{VM_ASSETS.parent.name}/{FRAGMENT_ASSET}", None)
         fields = attrs.asdict(self, recurse=False)
-        fields.pop("kernel")
-        if self.kernel is not None:
-            fields["kernel"] = self.kernel.key()
+        # The root file system is the same whatever lab kernel boots it: the kernel and its
+        # modules travel apart (its own directory, a modules disk). Only the choice between
+        # a lab kernel and Debian's packaged one changes the image.
+        fields["kernel"] = "lab" if self.kernel is not None else "debian"
         return {
             "recipe": fields,
             "assets": {name: hashlib.sha256(data).hexdigest() for name, data in assets.items()},
@@ -353,23 +491,42 @@ def _path(value: str | os.PathLike[str]) -> Path:
     return Path(value)
 
 
+#: Label of the modules disk that carries a lab kernel's modules; the image's fstab mounts
+#: it on ``/usr/lib/modules`` (read-only).
+MODULES_LABEL = "ocfs2lab-mods"
+
+
+def _optional_path(value: str | os.PathLike[str] | None) -> Path | None:
+    return None if value is None else Path(value)
+
+
 @frozen
 class LabImage:
-    """A built lab image (read-only: machines boot from per-VM overlays on top of it).
+    """A built lab image and the kernel it boots (read-only: machines boot from per-VM
+    overlays on top of it).
 
     Attributes:
         root_disk: Raw ext4 image of the root file system (label :data:`ROOT_LABEL`).
-        kernel: The kernel (``vmlinuz``) to boot with ``-kernel``.
-        initrd: Its initramfs.
+        kernel: The kernel (``vmlinuz`` or a lab kernel's ``bzImage``) to boot with
+            ``-kernel``.
+        initrd: Its initramfs (Debian's kernel); ``None`` for a lab kernel, which has the
+            root disk's drivers built in and boots ``root=/dev/vda`` directly.
         recipe: The recipe it was built from.
         root_label: File system label of ``root_disk``.
+        modules_disk: A lab kernel's modules as a small ext4 disk (label
+            :data:`MODULES_LABEL`), attached read-only; ``None`` for Debian's kernel, whose
+            modules are in the root file system.
+        kernel_provenance: What the kernel was made of (:meth:`KernelRecipe.provenance` and
+            its release), empty for Debian's kernel.
     """
 
     root_disk: Path = field(converter=_path)
     kernel: Path = field(converter=_path)
-    initrd: Path = field(converter=_path)
+    initrd: Path | None = field(converter=_optional_path)
     recipe: ImageRecipe = field(validator=attrs.validators.instance_of(ImageRecipe))
     root_label: str = ROOT_LABEL
+    modules_disk: Path | None = field(default=None, converter=_optional_path)
+    kernel_provenance: dict[str, Any] = field(factory=dict, eq=False)
 
     @property
     def directory(self) -> Path:
@@ -378,7 +535,8 @@ class LabImage:
 
     @classmethod
     def in_directory(cls, directory: Path, recipe: ImageRecipe) -> LabImage:
-        """The image whose files are laid out in ``directory`` the way builds lay them out."""
+        """The image whose files are laid out in ``directory`` the way builds lay them out
+        (Debian's kernel: ``vmlinuz`` and ``initrd.img`` beside the root disk)."""
         return cls(
             root_disk=directory / "root.img",
             kernel=directory / "vmlinuz",
@@ -386,9 +544,29 @@ class LabImage:
             recipe=recipe,
         )
 
+    def with_kernel(
+        self, bzimage: Path, modules_disk: Path, provenance: dict[str, Any] | None = None
+    ) -> LabImage:
+        """This root file system booting a lab kernel (its ``bzImage`` and modules disk)."""
+        return attrs.evolve(
+            self,
+            kernel=bzimage,
+            initrd=None,
+            modules_disk=modules_disk,
+            kernel_provenance=dict(provenance or {}),
+        )
+
+    def files(self) -> tuple[Path, ...]:
+        """Every file a machine booting this image reads."""
+        return tuple(
+            p
+            for p in (self.root_disk, self.kernel, self.initrd, self.modules_disk)
+            if p is not None
+        )
+
     def exists(self) -> bool:
         """True when all of the image's files are present."""
-        return all(p.is_file() for p in (self.root_disk, self.kernel, self.initrd))
+        return all(p.is_file() for p in self.files())
 
 
 def cache_root() -> Path:

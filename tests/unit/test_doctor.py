@@ -478,11 +478,28 @@ def fake_image(cache: Path) -> LabImage:
     recipe = ImageRecipe()
     directory = cache / "images" / recipe.short_name
     directory.mkdir(parents=True)
-    for name in ("root.img", "vmlinuz", "initrd.img"):
-        (directory / name).write_bytes(b"")
-    manifest = {"key": recipe.key(), "kernel_version": "6.12.117+deb13-amd64", "built_at": "T"}
+    (directory / "root.img").write_bytes(b"")
+    manifest = {"key": recipe.key(), "kernel": "lab", "built_at": "T"}
     (directory / "manifest.json").write_text(json.dumps(manifest))
-    return LabImage.in_directory(directory, recipe)
+    assert recipe.kernel is not None
+    kernel_dir = cache / "kernels" / recipe.kernel.short_name()
+    release = "6.12.117-ocfs2lab"
+    (kernel_dir / "modules" / "lib" / "modules" / release).mkdir(parents=True)
+    for name in ("bzImage", "modules.img"):
+        (kernel_dir / name).write_bytes(b"")
+    kernel_manifest = {
+        "key": recipe.kernel.key(),
+        "release": release,
+        "build_root": "/b/linux",
+        "gcc_version": "12.2.0",
+        "gcov_dirs": ["fs/ocfs2"],
+    }
+    (kernel_dir / "manifest.json").write_text(json.dumps(kernel_manifest))
+    kernel = KernelBuild.load(kernel_dir)
+    assert kernel is not None
+    return LabImage.in_directory(directory, recipe).with_kernel(
+        kernel.bzimage, kernel.modules_disk
+    )
 
 
 def test_diagnose_runs_each_check_through_the_runner(usable_kvm: None, tmp_path: Path) -> None:

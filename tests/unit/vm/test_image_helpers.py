@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from ocfs2lab.errors import HostError
@@ -25,7 +26,7 @@ from ocfs2lab.vm.cache import (
 )
 from ocfs2lab.vm.image import find_image, prune_images
 from ocfs2lab.vm.qemu import proc_start_time, reap_stale_machines
-from ocfs2lab.vm.recipe import ImageRecipe
+from ocfs2lab.vm.recipe import ImageRecipe, KernelRecipe
 
 MOUNTINFO = """\
 22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
@@ -87,7 +88,7 @@ def test_remove_tree_of_missing_dir_is_fine(tmp_path: Path) -> None:
 
 
 def test_find_image_needs_manifest_with_matching_key(tmp_path: Path) -> None:
-    recipe = ImageRecipe()
+    recipe = ImageRecipe(kernel=None)
     directory = tmp_path / "images" / recipe.short_name
     directory.mkdir(parents=True)
     for name in ("root.img", "vmlinuz", "initrd.img"):
@@ -100,6 +101,41 @@ def test_find_image_needs_manifest_with_matching_key(tmp_path: Path) -> None:
     assert image is not None and image.root_disk == directory / "root.img"
     (directory / "initrd.img").unlink()
     assert find_image(recipe, cache_dir=tmp_path) is None
+
+
+def test_an_image_of_a_lab_kernel_needs_that_kernel_too(tmp_path: Path) -> None:
+    recipe = ImageRecipe()
+    assert recipe.kernel is not None
+    directory = tmp_path / "images" / recipe.short_name
+    directory.mkdir(parents=True)
+    (directory / "root.img").write_bytes(b"x")  # no vmlinuz, no initrd: the kernel is apart
+    (directory / "manifest.json").write_text(json.dumps({"key": recipe.key()}))
+    assert find_image(recipe, cache_dir=tmp_path) is None  # its kernel is not built
+    kernel = tmp_path / "kernels" / recipe.kernel.short_name()
+    (kernel / "modules" / "lib" / "modules" / "6.12.117-ocfs2lab").mkdir(parents=True)
+    (kernel / "bzImage").write_bytes(b"k")
+    (kernel / "modules.img").write_bytes(b"m")
+    manifest = {
+        "key": recipe.kernel.key(),
+        "release": "6.12.117-ocfs2lab",
+        "build_root": "/b/linux",
+        "gcc_version": "12.2.0",
+        "gcov_dirs": ["fs/ocfs2"],
+        "provenance": {"key": recipe.kernel.key(), "patches": []},
+    }
+    (kernel / "manifest.json").write_text(json.dumps(manifest))
+    image = find_image(recipe, cache_dir=tmp_path)
+    assert image is not None
+    assert (image.kernel, image.initrd, image.modules_disk) == (
+        kernel / "bzImage",
+        None,
+        kernel / "modules.img",
+    )
+    assert image.kernel_provenance["release"] == "6.12.117-ocfs2lab"
+    # Another lab kernel boots the same root file system: the image's key does not change.
+    other = attrs.evolve(recipe, kernel=KernelRecipe(config=("CONFIG_PRINTK_TIME=y",)))
+    assert other.key() == recipe.key() and other.short_name == recipe.short_name
+    assert find_image(other, cache_dir=tmp_path) is None  # that kernel is not built
 
 
 def test_reap_stale_machines_leaves_live_owners(tmp_path: Path) -> None:

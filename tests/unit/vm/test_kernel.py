@@ -41,7 +41,7 @@ def test_config_mismatches_name_each_option() -> None:
 def test_recipe_key_and_validation() -> None:
     a = KernelRecipe()
     assert a.key() == KernelRecipe(jobs=1).key()  # make -j does not change the kernel
-    assert a.short_name.startswith("6.12-")
+    assert a.short_name().startswith("6.12-")
     assert a.gcov_dirs == DEFAULT_GCOV_DIRS
     assert KernelRecipe(gcov_dirs=["fs/ocfs2/"]).gcov_dirs == ("fs/ocfs2",)
     assert KernelRecipe(gcov_dirs=["fs/ocfs2"]).key() != a.key()
@@ -51,6 +51,11 @@ def test_recipe_key_and_validation() -> None:
         ({"gcov_dirs": ()}, "kernel.gcov_dirs"),
         ({"gcov_dirs": ("../etc",)}, "kernel.gcov_dirs"),
         ({"jobs": 0}, "kernel.jobs"),
+        ({"config": ("CONFIG_X=maybe",)}, "kernel.config"),
+        ({"config": ("X=y",)}, "kernel.config"),
+        ({"profile": "fast"}, "kernel.profile"),
+        ({"patches": ("/nonexistent/fix.patch",)}, "kernel.patches"),
+        ({"tree": "/nonexistent/linux"}, "kernel.tree"),
     ]:
         with pytest.raises(SpecError) as err:
             KernelRecipe(**change)  # type: ignore[arg-type]
@@ -66,8 +71,9 @@ def test_image_recipes_build_their_kernel_or_take_debians() -> None:
     stock = ImageRecipe(kernel=None)
     assert "linux-image-amd64" in stock.packages
     assert stock.key() != built.key()
+    # The root file system does not depend on which lab kernel boots it.
     other_kernel = attrs.evolve(built, kernel=KernelRecipe(gcov_dirs=("fs/ocfs2",)))
-    assert other_kernel.key() != built.key()
+    assert other_kernel.key() == built.key()
     with pytest.raises(SpecError, match="kernel package"):
         ImageRecipe(packages=(*built.packages, "linux-image-amd64"))
     with pytest.raises(SpecError, match="kernel is None"):
@@ -76,7 +82,7 @@ def test_image_recipes_build_their_kernel_or_take_debians() -> None:
 
 def test_a_kernel_is_found_only_when_complete(tmp_path: Path) -> None:
     recipe = KernelRecipe()
-    directory = tmp_path / "kernels" / recipe.short_name
+    directory = tmp_path / "kernels" / recipe.short_name()
     (directory / "modules" / "lib" / "modules" / "6.12.117-ocfs2lab").mkdir(parents=True)
     assert find_kernel(recipe, cache_dir=tmp_path) is None  # no manifest yet
     manifest = {
@@ -89,9 +95,11 @@ def test_a_kernel_is_found_only_when_complete(tmp_path: Path) -> None:
     (directory / "manifest.json").write_text(json.dumps(manifest))
     assert find_kernel(recipe, cache_dir=tmp_path) is None  # no bzImage
     (directory / "bzImage").write_bytes(b"kernel")
+    assert find_kernel(recipe, cache_dir=tmp_path) is None  # no modules disk
+    (directory / "modules.img").write_bytes(b"modules")
     found = find_kernel(recipe, cache_dir=tmp_path)
     assert isinstance(found, KernelBuild)
     assert found.release == "6.12.117-ocfs2lab"
     assert found.gcov_tree == directory / "gcov"
     other = KernelRecipe(gcov_dirs=("fs/ocfs2",))
-    assert KernelBuild.load(directory, other) is None  # another recipe's key
+    assert KernelBuild.load(directory, other.key()) is None  # another recipe's key

@@ -171,3 +171,27 @@ def test_ssh_key_kernel_arg() -> None:
     assert KEY.kernel_arg == "ocfs2lab.ssh_key=ssh-ed25519:AAAAC3NzaC1lZDI1NTE5AAAAIG1Ed9Idgw"
     with pytest.raises(SpecError):
         _ = SshKey(Path("/k"), "garbage").kernel_arg
+
+
+def test_a_lab_kernel_boots_without_initrd_and_brings_its_modules_disk() -> None:
+    lab = image().with_kernel(Path("/k/bzImage"), Path("/k/modules.img"))
+    spec = QemuSpec(image=lab, drives=[DriveSpec("shared", Path("/d/shared.img"), "shared")])
+    argv = build_argv(
+        spec,
+        accel="tcg",
+        root_disk=Path("/run/root.qcow2"),
+        qmp_socket=Path("/run/qmp.sock"),
+        ssh_port=2222,
+        ssh_key=None,
+    )
+    assert argv[argv.index("-kernel") + 1] == "/k/bzImage"
+    assert "-initrd" not in argv
+    line = argv[argv.index("-append") + 1]
+    assert "root=/dev/vda" in line.split() and "root=LABEL=ocfs2lab-root" not in line
+    drives = [argv[i + 1] for i, a in enumerate(argv) if a == "-drive"]
+    # The root disk first (it is /dev/vda), then the modules disk read-only, then the rest.
+    assert drives[0].startswith("file=/run/root.qcow2")
+    assert drives[1].startswith("file=/k/modules.img") and "readonly=on" in drives[1]
+    assert drives[2].startswith("file=/d/shared.img")
+    with pytest.raises(SpecError, match="modules disk"):
+        QemuSpec(image=lab, drives=[DriveSpec("modules", Path("/x"), "x")])

@@ -11,7 +11,7 @@ import pytest
 from ocfs2lab.errors import SpecError
 from ocfs2lab.vm import recipe as recipe_mod
 from ocfs2lab.vm.image import ASSET_INSTALL, DOCKERFILE_ASSET, UNITS_ASSET
-from ocfs2lab.vm.recipe import ImageRecipe, LabImage, cache_root
+from ocfs2lab.vm.recipe import ImageRecipe, KernelRecipe, LabImage, cache_root
 
 
 def test_key_is_stable_and_hex() -> None:
@@ -77,11 +77,14 @@ def test_asset_content_changes_the_key(tmp_path: Path, monkeypatch: pytest.Monke
         "node/collect.sh",
         "coverage/o2probe.c",
     }
-    # The kernel fragment counts through the kernel's key, only for images that build one.
+    # The kernel fragment counts in the kernel's key only: a new lab kernel boots the same
+    # root file system.
     fourth = ImageRecipe().key()
     stock = ImageRecipe(kernel=None).key()
+    kernel_key = KernelRecipe().key()
     (vm_assets / "kernel-ocfs2lab.config").write_text("CONFIG_GCOV_KERNEL=y\nCONFIG_X=m\n")
-    assert ImageRecipe().key() != fourth
+    assert KernelRecipe().key() != kernel_key
+    assert ImageRecipe().key() == fourth
     assert ImageRecipe(kernel=None).key() == stock
     (probe_assets / "o2probe.c").write_text("int main(void) { return 1; }\n")
     assert ImageRecipe(kernel=None).key() != stock
@@ -151,6 +154,14 @@ def test_lab_image_layout(tmp_path: Path) -> None:
     assert image.root_disk == tmp_path / "root.img"
     assert image.directory == tmp_path
     assert not image.exists()
-    for path in (image.root_disk, image.kernel, image.initrd):
+    for path in image.files():
         path.write_bytes(b"x")
     assert image.exists()
+    # A lab kernel boots the same root file system: no initrd, a modules disk.
+    lab = image.with_kernel(tmp_path / "k" / "bzImage", tmp_path / "k" / "modules.img")
+    assert lab.initrd is None and lab.files()[-1] == tmp_path / "k" / "modules.img"
+    assert not lab.exists()
+    (tmp_path / "k").mkdir()
+    for path in lab.files():
+        path.write_bytes(b"x")
+    assert lab.exists()

@@ -34,6 +34,7 @@ from ocfs2lab.experiment import (
     RecoverySeries,
     RecoveryTimes,
 )
+from ocfs2lab.experiment.compare import Comparison, FigureComparison
 from ocfs2lab.fs.heartbeat import HeartbeatRegion
 from ocfs2lab.fs.o2cb import O2cbCluster
 from ocfs2lab.fs.volume import FsckReport, OcfsVolume
@@ -44,6 +45,7 @@ from ocfs2lab.host.labvm import LabVm
 from ocfs2lab.host.local import LocalHost
 from ocfs2lab.host.ssh import SshHost
 from ocfs2lab.host.state import Ledger, new_lab_id
+from ocfs2lab.kernel_ab import compare_kernels
 from ocfs2lab.kernel_cluster import SshCluster, VmCluster
 from ocfs2lab.lifecycle import Lifecycle
 from ocfs2lab.node.background import RemoteProcess
@@ -63,7 +65,7 @@ from ocfs2lab.observe import (
     TimelineError,
     WriteRecorder,
 )
-from ocfs2lab.report import LogReporter, Reporter
+from ocfs2lab.report import LogReporter, Reporter, show_progress
 from ocfs2lab.runner.base import CommandResult, Runner
 from ocfs2lab.runner.docker import DockerExecRunner
 from ocfs2lab.runner.local import LocalRunner
@@ -75,6 +77,7 @@ from ocfs2lab.vm import (
     ImageBuildError,
     ImageRecipe,
     KernelBuild,
+    KernelBuildError,
     KernelRecipe,
     LabImage,
     QemuMachine,
@@ -95,6 +98,7 @@ __all__ = [
     "CommandFailed",
     "CommandResult",
     "CommandTimeout",
+    "Comparison",
     "ContainerNode",
     "ContainerSettings",
     "Coverage",
@@ -110,6 +114,7 @@ __all__ = [
     "Expect",
     "ExpectTimeout",
     "Fault",
+    "FigureComparison",
     "ForbiddenEvent",
     "Freeze",
     "FsckReport",
@@ -121,6 +126,7 @@ __all__ = [
     "ImageBuildError",
     "ImageRecipe",
     "KernelBuild",
+    "KernelBuildError",
     "KernelErrorsFound",
     "KernelRecipe",
     "Kill",
@@ -178,7 +184,9 @@ __all__ = [
     "build_kernel",
     "census",
     "cleanup",
+    "compare_kernels",
     "diagnose",
     "new_lab_id",
+    "show_progress",
     "spawn",
 ]

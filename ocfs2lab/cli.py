@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Annotated
 
+import attrs
 import typer
 from attrs import asdict
 from rich.console import Console
@@ -28,14 +29,21 @@ from ocfs2lab.coverage import CoverageReport
 from ocfs2lab.demo import run_demo
 from ocfs2lab.doctor import diagnose
 from ocfs2lab.errors import Ocfs2LabError, SpecError
+from ocfs2lab.experiment.criteria import failing, medians, parse_criteria
+from ocfs2lab.experiment.recovery import FIGURES, RecoveryExperiment
 from ocfs2lab.host.base import Host
 from ocfs2lab.host.local import LocalHost
 from ocfs2lab.host.ssh import SshHost
+from ocfs2lab.kernel_ab import compare_kernels
+from ocfs2lab.kernel_cluster import VmCluster
 from ocfs2lab.runner.ssh import SshTarget
+from ocfs2lab.spec.cluster import TimingSpec
 from ocfs2lab.spec.storage import DrbdSpec
 from ocfs2lab.vm.image import build_image
+from ocfs2lab.vm.inventory import cache_entries, prune_cache
+from ocfs2lab.vm.kernel import KernelBuildError
 from ocfs2lab.vm.qemu import reap_stale_machines
-from ocfs2lab.vm.recipe import ImageRecipe
+from ocfs2lab.vm.recipe import ImageRecipe, KernelRecipe, cache_root
 from ocfs2lab.vm.switch import reap_stale_switches
 
 app = typer.Typer(help="Build OCFS2 cluster labs and run failure experiments on them.")
@@ -101,6 +109,41 @@ def _main(
     )
 
 
+PatchOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--patch",
+        help="A unified diff or git format-patch file applied to the kernel source "
+        "(repeatable, applied in order).",
+    ),
+]
+TreeOption = Annotated[
+    Path | None,
+    typer.Option(help="Your Linux git checkout, built instead of Debian's source (only read)."),
+]
+ConfigOption = Annotated[
+    list[str] | None,
+    typer.Option("--config", help="An extra kernel config line, CONFIG_X=y (repeatable)."),
+]
+ProfileOption = Annotated[
+    str | None,
+    typer.Option(help="A named set of config lines: debug (lockdep, DLM and OCFS2 debug)."),
+]
+
+
+def _kernel_recipe(
+    patch: list[Path] | None,
+    tree: Path | None,
+    config: list[str] | None,
+    profile: str | None,
+    release: str = "trixie",
+) -> KernelRecipe:
+    base = KernelRecipe.for_release(release)
+    return attrs.evolve(
+        base, patches=tuple(patch or ()), tree=tree, config=tuple(config or ()), profile=profile
+    )
+
+
 @image_app.command("build")
 def image_build(
     release: Annotated[str, typer.Option(help="Debian release of the guest.")] = "trixie",
@@ -111,15 +154,21 @@ def image_build(
             help="Boot Debian's packaged kernel instead of the lab's own (no coverage).",
         ),
     ] = False,
+    patch: PatchOption = None,
+    tree: TreeOption = None,
+    config: ConfigOption = None,
+    profile: ProfileOption = None,
 ) -> None:
-    """Build the lab image (and the lab kernel, with gcov), or reuse the cached ones."""
+    """Build the lab image and the lab kernel (gcov; your patches or tree), or reuse them."""
     with _progress() as progress:
         reporter = RichReporter(progress)
         try:
             recipe = (
                 ImageRecipe(release=release, kernel=None)
                 if debian_kernel
-                else ImageRecipe(release=release)
+                else ImageRecipe(
+                    release=release, kernel=_kernel_recipe(patch, tree, config, profile, release)
+                )
             )
             image = build_image(recipe, reporter=reporter)
         except Ocfs2LabError as err:
@@ -129,6 +178,73 @@ def image_build(
         console.print(
             f"lab kernel: {image.kernel} (gcov of {', '.join(image.recipe.kernel.gcov_dirs)})"
         )
+        info = image.kernel_provenance
+        console.print(f"kernel {info.get('release')} key {str(info.get('key', ''))[:16]}")
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"
+
+
+def _when(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(epoch)) if epoch else "-"
+
+
+@image_app.command("list")
+def image_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """The cached images, kernels, work trees and sources, with sizes and last use."""
+    entries = cache_entries()
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [{**asdict(e), "path": str(e.path)} for e in entries], indent=1, default=str
+            )
+        )
+        return
+    table = Table(title=f"ocfs2lab cache ({cache_root()})")
+    for column in ("kind", "name", "size", "last used", "state", "what"):
+        table.add_column(column, overflow="fold")
+    for e in entries:
+        state = "in use" if e.in_use else ("default" if e.protected else "")
+        table.add_row(e.kind, e.name, _size(e.size_bytes), _when(e.last_used), state, e.detail)
+    total = sum(e.size_bytes for e in entries)
+    table.caption = f"{len(entries)} entries, {_size(total)} in all"
+    Console().print(table)
+
+
+@image_app.command("prune")
+def image_prune(
+    older_than: Annotated[
+        float | None, typer.Option(help="Remove what was last used more than DAYS ago.")
+    ] = None,
+    keep: Annotated[
+        int | None, typer.Option(help="Keep the N most recently used of each kind.", min=0)
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would go.")] = False,
+) -> None:
+    """Remove unused cache entries, by age (--older-than DAYS) or count (--keep N).
+
+    What a running lab uses and what the default recipe boots are never removed.
+    """
+    try:
+        removed = prune_cache(
+            older_than=None if older_than is None else older_than * 86400.0,
+            keep=keep,
+            dry_run=dry_run,
+        )
+    except Ocfs2LabError as err:
+        _fail(err)
+    verb = "would remove" if dry_run else "removed"
+    for e in removed:
+        typer.echo(f"{verb} {e.kind} {e.name} ({_size(e.size_bytes)})")
+    freed = sum(e.size_bytes for e in removed)
+    typer.echo(f"{verb} {len(removed)} entries, {_size(freed)}")
 
 
 @coverage_app.command("show")
@@ -207,6 +323,108 @@ def demo(
         table.add_row(f"time: {name}", f"{seconds:.1f} s")
     table.add_row("time: total", f"{time.monotonic() - started:.1f} s")
     Console().print(table)
+
+
+#: Exit status of ``ocfs2lab experiment`` when the kernel cannot be built: ``git bisect
+#: run`` skips such a commit.
+EXIT_UNTESTABLE = 125
+#: Exit status when the lab itself failed: ``git bisect run`` stops.
+EXIT_LAB_ERROR = 128
+
+
+@app.command()
+def experiment(
+    fault: Annotated[
+        str, typer.Option(help="The fault: kill, freeze, partition or disk_stall.")
+    ] = "kill",
+    victim: Annotated[int, typer.Option(help="The node to fault (-1: the last).")] = -1,
+    nodes: Annotated[int, typer.Option(help="VM nodes.", min=2, max=16)] = 3,
+    repeat: Annotated[int, typer.Option(help="Runs (per kernel).", min=1)] = 3,
+    dead_threshold: Annotated[
+        int, typer.Option(help="o2hb dead threshold (2 s heartbeats).", min=3)
+    ] = 7,
+    idle_timeout_ms: Annotated[int, typer.Option(help="o2net idle timeout.")] = 10000,
+    patch: PatchOption = None,
+    tree: TreeOption = None,
+    config: ConfigOption = None,
+    profile: ProfileOption = None,
+    compare: Annotated[
+        bool,
+        typer.Option(
+            "--compare", help="Also run the unpatched base kernel, interleaved, and compare."
+        ),
+    ] = False,
+    out: Annotated[Path, typer.Option(help="Folder for the JSON (and the plot).")] = Path(
+        "experiment-results"
+    ),
+    fail_if: Annotated[
+        str | None,
+        typer.Option(
+            help="Exit 1 when the tested kernel's median meets this, e.g. "
+            "'recovery_end_s > 20' (for git bisect run).",
+        ),
+    ] = None,
+) -> None:
+    """Run a recovery experiment on a VM cluster of the kernel you give, print its figures
+    and write them as JSON; with --compare, against the base kernel, with statistics.
+
+    Exit status: 0, or 1 when --fail-if holds; 125 when the kernel cannot be built (git
+    bisect skips the commit); 128 when the lab failed (git bisect stops).
+    """
+    if fault not in ("kill", "freeze", "partition", "disk_stall"):
+        _fail(SpecError("fault", fault, "must be kill, freeze, partition or disk_stall"))
+    try:
+        criteria = parse_criteria(fail_if, (*FIGURES, "lost_writes")) if fail_if else ()
+        recipe = _kernel_recipe(patch, tree, config, profile)
+        timing = TimingSpec(dead_threshold=dead_threshold, idle_timeout_ms=idle_timeout_ms)
+    except SpecError as err:
+        _fail(err)
+    out.mkdir(parents=True, exist_ok=True)
+    tested = "patched" if (patch or tree or config or profile) else "kernel"
+    with _progress() as progress:
+        reporter = RichReporter(progress)
+        try:
+            if compare:
+                comparison = compare_kernels(
+                    {"base": KernelRecipe(), tested: recipe},
+                    nodes=nodes,
+                    fault=fault,  # type: ignore[arg-type]
+                    victim=victim,
+                    repeat=repeat,
+                    timing=timing,
+                    reporter=reporter,
+                )
+                rows = [r for r in comparison.rows if r["arm"] == tested]
+                result: dict[str, object] = comparison.to_json()
+                comparison.plot().savefig(out / "comparison.png")
+                text = comparison.summary()
+            else:
+                image = build_image(ImageRecipe(kernel=recipe), reporter=reporter)
+                with VmCluster(nodes, timing=timing, image=image, reporter=reporter) as cluster:
+                    series = RecoveryExperiment(
+                        cluster, fault=fault, victim=victim  # type: ignore[arg-type]
+                    ).run(repeat)
+                rows = series.rows()
+                result = {
+                    "provenance": image.kernel_provenance,
+                    "rows": rows,
+                    "stats": series.stats(),
+                }
+                text = "\n".join(r.summary() for r in series.reports)
+        except KernelBuildError as err:
+            console.print(f"[red]error:[/] {err}")
+            raise typer.Exit(EXIT_UNTESTABLE) from err
+        except Ocfs2LabError as err:
+            console.print(f"[red]error:[/] {err}")
+            raise typer.Exit(EXIT_LAB_ERROR) from err
+    (out / "experiment.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
+    typer.echo(text)
+    typer.echo(f"results: {out / 'experiment.json'}")
+    hits = failing(criteria, medians(rows))
+    for criterion, value in hits:
+        typer.echo(f"fail-if: {criterion} holds (median {value})")
+    if hits:
+        raise typer.Exit(1)
 
 
 _STATUS_STYLE = {"ok": "green", "warn": "yellow", "missing": "red", "error": "bold red"}

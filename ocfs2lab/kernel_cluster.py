@@ -21,7 +21,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from ocfs2lab.cluster import ClusterStatus
 from ocfs2lab.coverage import Coverage, GcovTree, kernel_tree_of
@@ -236,6 +236,17 @@ class SshCluster(Lifecycle):
             return self.nodes[-1]
         spec = self.spec.node(which)
         return next(n for n in self.nodes if n.spec == spec)
+
+    def kernel_provenance(self) -> dict[str, Any]:
+        """What kernel the nodes run: here the ``uname -r`` of each node that is up (a lab
+        VM cluster adds the recipe key, patches, tree commit and profile)."""
+        releases = {
+            n.spec.name: n.run(["uname", "-r"], timeout=30).stdout.strip()
+            for n in self.nodes
+            if n.up
+        }
+        distinct = sorted(set(releases.values()))
+        return {"release": distinct[0] if len(distinct) == 1 else distinct, "nodes": releases}
 
     def _live(self) -> tuple[O2cbCluster, OcfsVolume]:
         if self.o2cb is None or self.volume is None:
@@ -475,6 +486,14 @@ class VmCluster(SshCluster):
     def describe(self) -> str:
         """Name for messages."""
         return f"VM cluster {self.spec.name}"
+
+    def kernel_provenance(self) -> dict[str, Any]:
+        """The lab kernel the machines boot: release, recipe key, patches (names and
+        SHA-256), the tree's commit and dirty flag, the profile; Debian's kernel gives its
+        release only."""
+        if self.image is not None and self.image.kernel_provenance:
+            return dict(self.image.kernel_provenance)
+        return super().kernel_provenance()
 
     # -- building -----------------------------------------------------------------------
     def _acquire(self) -> None:

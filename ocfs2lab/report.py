@@ -42,19 +42,44 @@ class LogReporter:
     """
 
     durations: dict[str, float] = field(factory=dict)
+    #: Seconds between two INFO lines of progress within one phase (DEBUG gets every one).
+    interval: float = 15.0
+    _last: dict[str, float] = field(factory=dict, init=False, repr=False)
 
     def phase_started(self, name: str, total: float | None = None) -> None:
         """Log the start of a phase."""
+        self._last[name] = time.monotonic()
         log.info("%s ...", name)
 
     def advance(self, name: str, done: float, message: str = "") -> None:
-        """Log progress within a phase."""
-        log.debug("%s: %s %s", name, done, message)
+        """Log progress within a phase: every step at DEBUG, one line per ``interval`` at
+        INFO (a 9-minute compile says how far it is)."""
+        now = time.monotonic()
+        if now - self._last.get(name, 0.0) >= self.interval:
+            self._last[name] = now
+            log.info("%s: %s", name, message or done)
+        else:
+            log.debug("%s: %s %s", name, done, message)
 
     def phase_ended(self, name: str, seconds: float, ok: bool) -> None:
         """Log the end of a phase and keep its duration."""
         self.durations[name] = self.durations.get(name, 0.0) + seconds
         log.info("%s %s in %.1f s", name, "done" if ok else "FAILED", seconds)
+
+
+def show_progress(level: int = logging.INFO) -> None:
+    """Print the library's progress (phases, and how far long ones are) to standard error.
+
+    One line in a script or notebook: ``ocfs2lab.show_progress()``. It sets up logging for
+    the ``ocfs2lab`` loggers only (time, message), once; the library itself never prints.
+    """
+    logger = logging.getLogger("ocfs2lab")
+    if not any(getattr(h, "_ocfs2lab_progress", False) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        handler._ocfs2lab_progress = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(level)
 
 
 @contextmanager

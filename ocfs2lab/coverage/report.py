@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 from attrs import frozen
 
 from ocfs2lab.coverage.tree import Collected, CoverageError, GcovTree
@@ -60,12 +61,15 @@ class CoverageReport:
         summaries: ``{name: summary}`` (``kernel``, ``tools``, ...), merged over targets.
         targets: ``{name: [targets whose data it holds]}``.
         gcda_files: ``{name: number of .gcda files read}``.
+        provenance: ``{name: what the build was made of}``: for the lab kernel its release,
+            recipe key, patches, tree commit and profile.
     """
 
     directory: Path
     summaries: dict[str, CoverageSummary]
     targets: dict[str, tuple[str, ...]]
     gcda_files: dict[str, int]
+    provenance: dict[str, dict[str, Any]] = attrs.field(factory=dict)
 
     def html(self, name: str) -> Path:
         """The HTML index of report ``name`` (``kernel_html/index.html``).
@@ -157,6 +161,7 @@ class CoverageReport:
             summaries=summaries,
             targets={k: tuple(v) for k, v in meta["targets"].items()},
             gcda_files=dict(meta["gcda_files"]),
+            provenance=dict(meta.get("provenance") or {}),
         )
 
 
@@ -311,16 +316,22 @@ def make_report(
             counts[tree.name] = collected.files(tree.name)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    provenance = {t.name: dict(t.provenance) for t in trees if t.name in summaries and t.provenance}
     meta = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "reports": list(summaries),
         "targets": {k: list(v) for k, v in targets.items()},
         "gcda_files": counts,
         "summaries": {k: v.to_dict() for k, v in summaries.items()},
+        "provenance": provenance,
     }
     (directory / SUMMARY_FILE).write_text(json.dumps(meta, indent=1) + "\n")
     return CoverageReport(
-        directory=directory, summaries=summaries, targets=targets, gcda_files=counts
+        directory=directory,
+        summaries=summaries,
+        targets=targets,
+        gcda_files=counts,
+        provenance=provenance,
     )
 
 

@@ -80,6 +80,8 @@ class GcovTree:
         report_dirs: Directories of the tree the report covers (all when empty).
         strip: ``GCOV_PREFIX_STRIP`` the programs ran with.
         gcc_version: The compiler that built it, when known (its ``gcov`` must read the data).
+        provenance: What the build was made of (for the lab kernel: release, recipe key,
+            patches, tree commit, profile); reports carry it.
     """
 
     name: str = field(validator=_check_name)
@@ -89,6 +91,7 @@ class GcovTree:
     report_dirs: tuple[str, ...] = field(default=(), converter=_dirs)
     strip: int = field(default=0, validator=_check_strip)
     gcc_version: str | None = None
+    provenance: dict[str, Any] = field(factory=dict, eq=False)
 
     @classmethod
     def of_kernel(cls, kernel: KernelBuild) -> GcovTree:
@@ -100,6 +103,7 @@ class GcovTree:
             guest_root=KERNEL_GCOV,
             report_dirs=kernel.gcov_dirs,
             gcc_version=kernel.gcc_version,
+            provenance={"release": kernel.release, **kernel.provenance},
         )
 
     @classmethod

@@ -25,7 +25,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from attrs import asdict, frozen
+from attrs import asdict, field, frozen
 
 from ocfs2lab.errors import CommandFailed, HostError, Ocfs2LabError, SpecError, WaitTimeout
 from ocfs2lab.experiment.analysis import RecoveryTimes, analyze_recovery, spread, theory
@@ -82,6 +82,8 @@ class RecoveryReport:
         repair: What ``fsck.ocfs2 -fy`` said when the volume had to be repaired.
         events: The run's timeline events (from the fault to the end of the run).
         duration: Seconds the run took.
+        kernel: The kernel the cluster ran (release; for lab kernels the recipe key,
+            patches, tree commit and profile).
     """
 
     run: int
@@ -100,6 +102,7 @@ class RecoveryReport:
     repair: FsckReport | None
     events: tuple[TimelineEvent, ...]
     duration: float
+    kernel: dict[str, Any] = field(factory=dict)
 
     @property
     def lost_writes(self) -> int:
@@ -141,6 +144,8 @@ class RecoveryReport:
             "dead_threshold": self.timing.dead_threshold,
             "idle_timeout_ms": self.timing.idle_timeout_ms,
             "duration_s": self.duration,
+            "kernel_release": self.kernel.get("release"),
+            "kernel_key": self.kernel.get("key"),
         }
 
     def summary(self) -> str:
@@ -194,6 +199,11 @@ class RecoverySeries:
         """Median, min, max, standard deviation and count of each figure over the runs."""
         rows = self.rows()
         return {name: spread(row[name] for row in rows) for name in FIGURES}
+
+    @property
+    def kernel(self) -> dict[str, Any]:
+        """The kernel the runs ran on (that of the first run)."""
+        return dict(self.reports[0].kernel) if self.reports else {}
 
     def to_dataframe(self) -> DataFrame:
         """The runs as a pandas DataFrame (the ``notebook`` extra).
@@ -258,6 +268,7 @@ class RecoveryExperiment:
         self.after_acks = after_acks
         self.revive = revive
         self.runs = 0
+        self.kernel: dict[str, Any] = cluster.kernel_provenance()
         self._revive_error: str | None = None
         self._repair: FsckReport | None = None
 
@@ -356,6 +367,7 @@ class RecoveryExperiment:
             repair=self._repair,
             events=tuple(events),
             duration=time.monotonic() - started,
+            kernel=self.kernel,
         )
         timeline.record(LabEventKind.NOTE, report.summary(), data=report.row())
         log.info("%s", report.summary())
@@ -571,6 +583,7 @@ def report_dict(report: RecoveryReport) -> dict[str, Any]:
     data["times"] = asdict(report.times)
     data["max_stall"] = dict(report.max_stall)
     data["writes"] = report.writes.summary()
+    data["kernel"] = dict(report.kernel)
     if report.writes_after_revive is not None:
         data["writes_after_revive"] = report.writes_after_revive.summary()
     return data

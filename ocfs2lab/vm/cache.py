@@ -96,7 +96,8 @@ def mounts_under(directory: Path, mountinfo: str | None = None) -> list[Path]:
 
 
 def processes_using(directory: Path) -> list[int]:
-    """Pids of processes whose command line, root or working directory lies in ``directory``.
+    """Pids of processes whose command line, root, working directory or an open file lies in
+    ``directory``.
 
     Used on a dead builder's temporary directory only: the path is unique to that build, so
     whatever refers to it (an orphaned debootstrap, dpkg chrooted into the target, mkfs, a
@@ -118,6 +119,14 @@ def processes_using(directory: Path) -> list[int]:
             with contextlib.suppress(OSError):
                 target = os.readlink(entry / link)
                 hit = hit or target == base or target.startswith(prefix)
+        if not hit:
+            # Files held open: a machine's backing image is named only inside its overlay.
+            with contextlib.suppress(OSError):
+                for fd in (entry / "fd").iterdir():
+                    with contextlib.suppress(OSError):
+                        if os.readlink(fd).startswith(prefix):
+                            hit = True
+                            break
         if hit:
             found.append(int(entry.name))
     return found

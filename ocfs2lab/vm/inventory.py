@@ -1,0 +1,223 @@
+"""What the lab's cache holds, and pruning it: images, kernels, work trees, sources.
+
+A researcher builds dozens of kernels; each is small (its ``bzImage``, modules, modules disk
+and gcov notes, with every file that did not change hard-linked to the kernel built before
+it), but work trees (a configuration's sources and objects) and images are large.
+:func:`cache_entries` lists everything with its size (blocks on disk, hard links counted
+once per entry) and when it was last used; :func:`prune_cache` removes what is unused, by
+age or by count, and never what a running machine uses (a process holding one of its files
+open or naming it on its command line) nor what the default recipe boots.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from attrs import frozen
+
+from ocfs2lab.errors import SpecError
+from ocfs2lab.runner.local import LocalRunner
+from ocfs2lab.vm.cache import processes_using, remove_tree
+from ocfs2lab.vm.recipe import ImageRecipe, cache_root
+
+log = logging.getLogger(__name__)
+
+#: Kinds of cache entries, in the order they are listed.
+KINDS = ("image", "kernel", "work tree", "source")
+
+
+@frozen
+class CacheEntry:
+    """One thing in the cache.
+
+    Attributes:
+        kind: ``image``, ``kernel``, ``work tree`` or ``source``.
+        name: Its directory's name.
+        path: Its directory.
+        size_bytes: Bytes on disk (hard-linked files counted once).
+        last_used: When it was last built or used (seconds since the epoch).
+        in_use: A running process uses it (a machine booted from it, a build in it).
+        protected: The default recipe needs it (its image, kernel, work tree and source).
+        detail: A short description (release, patches, ...).
+    """
+
+    kind: str
+    name: str
+    path: Path
+    size_bytes: int
+    last_used: float
+    in_use: bool
+    protected: bool
+    detail: str
+
+
+def disk_usage(path: Path) -> int:
+    """Bytes on disk below ``path``, each inode once."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                st = os.lstat(os.path.join(dirpath, name))
+                key = (st.st_dev, st.st_ino)
+                if key in seen:
+                    continue
+                seen.add(key)
+                total += st.st_blocks * 512
+    return total
+
+
+def _mtime(*paths: Path) -> float:
+    times = [p.stat().st_mtime for p in paths if p.exists()]
+    return max(times) if times else 0.0
+
+
+def _json(path: Path) -> dict[str, object]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _protected_names(root: Path) -> set[tuple[str, str]]:
+    """The entries the default recipe boots."""
+    recipe = ImageRecipe()
+    names = {("image", recipe.short_name)}
+    kernel = recipe.kernel
+    if kernel is not None:
+        names |= {("kernel", kernel.short_name()), ("work tree", kernel.work_name())}
+        sources = sorted((root / "kernels" / "src").glob(f"{kernel.source_package}-*"))
+        names |= {("source", p.name) for p in sources if p.is_dir()}
+    return names
+
+
+def _describe(kind: str, path: Path) -> str:
+    if kind == "image":
+        data = _json(path / "manifest.json")
+        recipe = data.get("recipe")
+        release = recipe.get("release") if isinstance(recipe, dict) else None
+        return f"{release or '?'}, {data.get('kernel') or 'lab'} kernel"
+    if kind == "kernel":
+        data = _json(path / "manifest.json")
+        info = data.get("provenance")
+        info = info if isinstance(info, dict) else {}
+        parts = [str(data.get("release", "?"))]
+        patches = info.get("patches") or []
+        if isinstance(patches, list) and patches:
+            parts.append("patches: " + ", ".join(str(p.get("name")) for p in patches))
+        tree = info.get("tree")
+        if isinstance(tree, dict):
+            dirty = " (dirty)" if tree.get("dirty") else ""
+            parts.append(f"tree {str(tree.get('commit', ''))[:12]}{dirty}")
+        if info.get("profile"):
+            parts.append(f"profile {info['profile']}")
+        return "; ".join(parts)
+    if kind == "work tree":
+        return "sources and objects of one configuration"
+    return "Debian's kernel source, unpacked"
+
+
+def _entries_of(kind: str, parent: Path) -> Iterable[Path]:
+    if not parent.is_dir():
+        return []
+    return sorted(
+        p for p in parent.iterdir() if p.is_dir() and not p.name.startswith(".") and (
+            kind != "kernel" or p.name not in {"work", "src"}
+        )
+    )
+
+
+def cache_entries(cache_dir: str | os.PathLike[str] | None = None) -> list[CacheEntry]:
+    """Everything the cache holds, by kind, most recently used first."""
+    root = Path(cache_dir) if cache_dir is not None else cache_root()
+    protected = _protected_names(root)
+    places = {
+        "image": root / "images",
+        "kernel": root / "kernels",
+        "work tree": root / "kernels" / "work",
+        "source": root / "kernels" / "src",
+    }
+    entries: list[CacheEntry] = []
+    for kind in KINDS:
+        for path in _entries_of(kind, places[kind]):
+            used = _mtime(
+                path / "manifest.json", path / "last-used", path / "state.json",
+                path / "last-kernel", path / "source.json",
+            )
+            entries.append(
+                CacheEntry(
+                    kind=kind,
+                    name=path.name,
+                    path=path,
+                    size_bytes=disk_usage(path),
+                    last_used=used,
+                    in_use=bool(processes_using(path)),
+                    protected=(kind, path.name) in protected,
+                    detail=_describe(kind, path),
+                )
+            )
+    entries.sort(key=lambda e: (KINDS.index(e.kind), -e.last_used))
+    return entries
+
+
+def prune_cache(
+    *,
+    older_than: float | None = None,
+    keep: int | None = None,
+    dry_run: bool = False,
+    cache_dir: str | os.PathLike[str] | None = None,
+    local: LocalRunner | None = None,
+) -> list[CacheEntry]:
+    """Remove cache entries that are unused: last used more than ``older_than`` seconds ago,
+    or beyond the ``keep`` most recently used of their kind (either rule removes).
+
+    What a running process uses and what the default recipe boots are never removed.
+
+    Args:
+        older_than: Age in seconds.
+        keep: Entries of each kind to keep (most recently used first).
+        dry_run: Only say what would be removed.
+        cache_dir: The cache.
+        local: Runs ``umount`` when a dead build left a mount.
+
+    Returns:
+        The entries removed (or that would be).
+
+    Raises:
+        SpecError: Neither rule given, or a negative one.
+    """
+    if older_than is None and keep is None:
+        raise SpecError("prune", None, "say which: an age (older_than) or a count (keep)")
+    if older_than is not None and older_than < 0:
+        raise SpecError("older_than", older_than, "must not be negative")
+    if keep is not None and keep < 0:
+        raise SpecError("keep", keep, "must not be negative")
+    now = time.time()
+    removed: list[CacheEntry] = []
+    seen: dict[str, int] = {}
+    for entry in cache_entries(cache_dir):
+        rank = seen.get(entry.kind, 0)
+        seen[entry.kind] = rank + 1
+        if entry.protected or entry.in_use:
+            continue
+        too_old = older_than is not None and now - entry.last_used > older_than
+        too_many = keep is not None and rank >= keep
+        if not (too_old or too_many):
+            continue
+        removed.append(entry)
+        if dry_run:
+            continue
+        log.info("pruning %s %s (%d bytes)", entry.kind, entry.path, entry.size_bytes)
+        remove_tree(entry.path, local)
+        entry.path.with_name(entry.path.name + ".lock").unlink(missing_ok=True)
+    return removed
+
+
+__all__ = ["KINDS", "CacheEntry", "cache_entries", "disk_usage", "prune_cache"]

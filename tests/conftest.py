@@ -17,6 +17,7 @@ pytest_plugins = ["pytester"]
 
 #: Lab test files, longest first (measured on this project's 2-core machine).
 LAB_ORDER = (
+    "test_kernel_under_test",
     "test_vm_cluster",
     "test_deploy",
     "test_example_seed",

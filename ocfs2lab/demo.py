@@ -97,6 +97,7 @@ def _kill_experiment(
     with cluster:
         status = cluster.status()
         out["VM cluster"] = f"{len(status.nodes)} VMs, {status.kernel_nodes} kernels, mounted"
+        out["kernel"] = kernel_line(cluster.kernel_provenance())
         coverage = cluster.coverage()
         coverage.reset()
         with phase(reporter, f"kill node {vm_nodes}, recover, revive"):
@@ -136,6 +137,25 @@ def _kill_experiment(
         )
     out["left by the VM cluster"] = _vm_leftovers(cluster)
     return out
+
+
+def kernel_line(info: dict[str, object]) -> str:
+    """The kernel a report ran on, in one line: release, key, patches, tree, profile."""
+    parts = [str(info.get("release", "?"))]
+    if info.get("key"):
+        parts.append(f"key {str(info['key'])[:16]}")
+    patches = info.get("patches")
+    if isinstance(patches, list) and patches:
+        parts.append(
+            "patches " + ", ".join(f"{p['name']} ({str(p['sha256'])[:12]})" for p in patches)
+        )
+    tree = info.get("tree")
+    if isinstance(tree, dict):
+        parts.append(f"tree {tree['path']} @ {str(tree['commit'])[:12]}"
+                     + (" (dirty)" if tree.get("dirty") else ""))
+    if info.get("profile"):
+        parts.append(f"profile {info['profile']}")
+    return ", ".join(parts)
 
 
 def _coverage_rows(report: CoverageReport, label: str) -> dict[str, object]:

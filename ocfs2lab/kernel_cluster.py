@@ -168,6 +168,7 @@ class SshCluster(Lifecycle):
             for node in self.nodes:
                 source = node.feed_timeline(self.timeline)
                 self.undo(source.close, f"stop the timeline feed of {node.spec.name}")
+            self.timeline.meta["kernel"] = self.kernel_provenance()
         with self.step("o2cb"), phase(rep, "o2cb bootstrap and join"):
             self.o2cb = self.enter(
                 O2cbCluster(self.nodes, self.spec, heartbeat_mode=self.heartbeat_mode)

@@ -270,8 +270,13 @@ def save_jsonl(timeline: Timeline, path: str | Path) -> Path:
     target = Path(path)
     events = timeline.events()
     with target.open("w", encoding="utf-8") as out:
-        header = {"format": FORMAT, "version": _VERSION, "origin": timeline.origin}
-        out.write(json.dumps(header) + "\n")
+        header = {
+            "format": FORMAT,
+            "version": _VERSION,
+            "origin": timeline.origin,
+            "meta": timeline.meta,
+        }
+        out.write(json.dumps(header, default=str) + "\n")
         for e in events:
             out.write(json.dumps(event_to_json(e), ensure_ascii=False, default=str) + "\n")
     log.debug("timeline: %d events written to %s", len(events), target)
@@ -312,6 +317,8 @@ def load_jsonl(path: str | Path) -> Timeline:
                         line=number,
                     )
                 timeline = Timeline(origin=float(data["origin"]))
+                meta = data.get("meta")
+                timeline.meta = dict(meta) if isinstance(meta, dict) else {}
                 continue
             try:
                 events.append(event_from_json(data))

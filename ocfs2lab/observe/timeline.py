@@ -494,6 +494,9 @@ class Timeline:
         self._seq = 0
         self._version = 0
         self._reordered = -1
+        #: What the events were recorded on (the cluster sets ``kernel``: its release, recipe
+        #: key, patches, tree commit, profile); saved in the JSON lines' header.
+        self.meta: dict[str, Any] = {}
 
     # -- appending ------------------------------------------------------------------------
     def now(self) -> float:

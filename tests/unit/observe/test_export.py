@@ -146,12 +146,14 @@ def test_plot_into_given_axes_and_empty_timeline(tmp_path: Path) -> None:
 
 def test_jsonl_round_trip(tmp_path: Path) -> None:
     tl = rich_timeline()
+    tl.meta["kernel"] = {"release": "6.12.117-ocfs2lab", "key": "ab" * 32, "patches": []}
     path = tl.save_jsonl(tmp_path / "timeline.jsonl")
     lines = path.read_text().splitlines()
     assert json.loads(lines[0])["format"] == "ocfs2lab.timeline"
     assert len(lines) == len(tl) + 1
     back = Timeline.load_jsonl(path)
     assert back.origin == tl.origin
+    assert back.meta == tl.meta  # the kernel the events came from travels with them
     assert back.events() == tl.events()
     join = back.first(EventKind.DLM_JOIN)
     assert join is not None and join.kernel is not None and join.kernel.members == (1, 2)

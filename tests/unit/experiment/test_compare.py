@@ -263,7 +263,32 @@ def test_none_values_are_dropped() -> None:
     assert f.median_other == pytest.approx(13.15)
     assert f.difference == pytest.approx(2.95)
     assert f.p_value == pytest.approx(mann_whitney_p([10.0, 10.2, 10.4], [13.0, 13.1, 13.3, 13.2]))
-    assert f.shifted is True
+    # The interval excludes 0, but 3 against 4 runs cannot reach p < 0.05 (at best 0.057):
+    # no shift is claimed on so few runs.
+    assert f.ci_low is not None and f.ci_low > 0
+    assert f.p_value > 0.05 and f.shifted is False
+
+
+def test_a_shift_needs_the_interval_and_the_rank_test() -> None:
+    # Three runs a side, every patched run above every base run: the bootstrap interval
+    # excludes 0, yet the rank test cannot go below p = 0.1. Four runs a side can.
+    three = compare_rows(
+        {
+            "base": [_row(x) for x in (10.0, 10.1, 10.2)],
+            "patched": [_row(x) for x in (10.3, 10.4, 10.5)],
+        },
+        figures=["recovery_end_s"],
+    ).figure("recovery_end_s")
+    assert three.ci_low is not None and three.ci_low > 0
+    assert three.p_value == pytest.approx(0.1) and three.shifted is False
+    four = compare_rows(
+        {
+            "base": [_row(x) for x in (10.0, 10.1, 10.2, 10.15)],
+            "patched": [_row(x) for x in (10.3, 10.4, 10.5, 10.35)],
+        },
+        figures=["recovery_end_s"],
+    ).figure("recovery_end_s")
+    assert four.p_value is not None and four.p_value < 0.05 and four.shifted is True
 
 
 def test_nan_counts_as_not_seen() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from ocfs2lab.vm.source import (
     tree_manifest,
     tree_state,
 )
+from tests.support.git import git
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed here")
 needs_patch = pytest.mark.skipif(shutil.which("patch") is None, reason="patch is not installed")
@@ -121,19 +121,6 @@ def fake_linux(root: Path) -> Path:
     (root / "fs" / "ocfs2" / "dlm" / "dlmrecovery.c").write_text("int a;\nint b;\nint c;\n")
     (root / "fs" / "ocfs2" / "super.c").write_text("int s;\n")
     return root
-
-
-def git(tree: Path, *args: str) -> str:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@t",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@t",
-    }
-    return subprocess.run(
-        ["git", "-C", str(tree), *args], check=True, capture_output=True, text=True, env=env
-    ).stdout
 
 
 def pristine_of(tmp_path: Path) -> PristineSource:

@@ -1,10 +1,12 @@
 """Building the lab image: debootstrap, configure, node image, mkfs, provisioning boot.
 
-:func:`build_image` makes a :class:`~ocfs2lab.vm.recipe.LabImage` from an
-:class:`~ocfs2lab.vm.recipe.ImageRecipe` once and reuses it afterwards:
+[`build_image`][ocfs2lab.vm.image.build_image] makes a [`LabImage`][ocfs2lab.vm.recipe.LabImage]
+from an
+[`ImageRecipe`][ocfs2lab.vm.recipe.ImageRecipe] once and reuses it afterwards:
 
 * images live in ``<cache>/images/<release>-<key>/`` (``root.img``, ``vmlinuz``,
-  ``initrd.img``, ``manifest.json``), keyed by :meth:`ImageRecipe.key`;
+  ``initrd.img``, ``manifest.json``), keyed by
+  [`ImageRecipe.key`][ocfs2lab.vm.recipe.ImageRecipe.key];
 * a build holds an ``fcntl`` lock on ``<cache>/images/<name>.lock``: a second builder of the
   same image waits and then reuses the result;
 * a build works in ``<cache>/images/.build-<name>-XXXX/`` and renames it into place only
@@ -13,7 +15,8 @@
   whose lock can be taken belongs to a dead builder and is removed (after unmounting
   anything a killed debootstrap left mounted under it, never across a mount point).
 
-The lab kernel (:mod:`ocfs2lab.vm.kernel`), when the recipe has one and it is not cached
+The lab kernel ([`ocfs2lab.vm.kernel`][ocfs2lab.vm.kernel]), when the recipe has one and it is not
+cached
 yet, is compiled in a background thread meanwhile: debootstrap mostly waits on the mirror and
 the disk, the compile on the CPUs. ``configure`` waits for it.
 
@@ -101,9 +104,11 @@ ASSET_INSTALL: tuple[tuple[str, str, int], ...] = (
     ("initramfs-no-udev", "etc/initramfs-tools/scripts/init-bottom/udev", 0o755),
 )
 #: The fstab line of an image that boots lab kernels: their modules disk, read-only.
+#: Not ``nofail``: local-fs.target (and so sshd, and the lab's readiness mark) waits for it;
+#: with ``nofail`` a loaded host saw ssh answer before the modules were there.
 MODULES_FSTAB_LINE = (
     "# ocfs2lab: the lab kernel's modules, on their own disk (any lab kernel boots this image)\n"
-    f"LABEL={MODULES_LABEL}  /usr/lib/modules  ext4  ro,nofail,x-systemd.device-timeout=60s  0  0\n"
+    f"LABEL={MODULES_LABEL}  /usr/lib/modules  ext4  ro,x-systemd.device-timeout=120s  0  0\n"
 )
 #: Asset listing unit changes (``enable|disable|mask|reenable <unit>``, ``mask-generator``).
 UNITS_ASSET = "units"
@@ -165,7 +170,7 @@ def with_kernel(image: LabImage, kernel: KernelBuild) -> LabImage:
 
 def _complete_image(directory: Path, recipe: ImageRecipe) -> LabImage | None:
     """The built root file system of ``recipe`` in ``directory`` (for a lab kernel recipe,
-    still without its kernel: :func:`with_kernel` adds it)."""
+    still without its kernel: [`with_kernel`][ocfs2lab.vm.image.with_kernel] adds it)."""
     manifest = directory / "manifest.json"
     try:
         data = json.loads(manifest.read_text())
@@ -284,7 +289,7 @@ class _KernelInBackground:
     """The lab kernel, built in a thread while the image's debootstrap downloads (a kernel
     compile keeps the CPUs busy, debootstrap mostly waits on the mirror and the disk).
 
-    :meth:`result` waits for it. Leaving the block early (an error, Ctrl-C) cancels a
+    `result` waits for it. Leaving the block early (an error, Ctrl-C) cancels a
     compile still running: ``make`` is stopped by its process group, the kernel's temporary
     directory removed.
     """

@@ -1,6 +1,7 @@
 """The QEMU launcher: one lab image, booted as any number of independent machines.
 
-A :class:`QemuMachine` boots a :class:`QemuSpec` from a per-VM qcow2 overlay on the
+A [`QemuMachine`][ocfs2lab.vm.qemu.QemuMachine] boots a [`QemuSpec`][ocfs2lab.vm.qemu.QemuSpec] from
+a per-VM qcow2 overlay on the
 read-only base image (``-kernel``/``-initrd`` from the image, ``root=LABEL=...``), with:
 
 * ssh forwarded from a free ``127.0.0.1`` port (slirp ``hostfwd``) and a throwaway ed25519
@@ -8,16 +9,17 @@ read-only base image (``-kernel``/``-initrd`` from the image, ``root=LABEL=...``
   sshd reads it from ``/proc/cmdline`` through ``AuthorizedKeysCommand``, so the base image
   holds no key and nothing is written at boot);
 * the serial console on QEMU's stdout pipe, read by a thread that stamps each line with the
-  host clock (:class:`~ocfs2lab.vm.console.SerialConsole`);
-* a QMP socket (:class:`~ocfs2lab.vm.qmp.QmpConnection`) for faults: stop/cont, link down,
+  host clock ([`SerialConsole`][ocfs2lab.vm.console.SerialConsole]);
+* a QMP socket ([`QmpConnection`][ocfs2lab.vm.qmp.QmpConnection]) for faults: stop/cont, link down,
   block throttling, quit;
-* KVM when it really works, TCG otherwise (:mod:`ocfs2lab.vm.accel`).
+* KVM when it really works, TCG otherwise ([`ocfs2lab.vm.accel`][ocfs2lab.vm.accel]).
 
 The QEMU process is the one process the library starts without a runner (it outlives any
-call); it is started in :meth:`QemuMachine._spawn`, known by its pid and stopped by that pid
+call); it is started in `QemuMachine._spawn`, known by its pid and stopped by that pid
 only: ``poweroff`` over ssh, then QMP ``quit``, then SIGKILL. Each machine keeps its files in
 a directory of its own under ``<cache>/run/`` with a ``state.json`` naming its owner and
-QEMU pid, so :func:`reap_stale_machines` can clean up after a crashed owner.
+QEMU pid, so [`reap_stale_machines`][ocfs2lab.vm.qemu.reap_stale_machines] can clean up after a
+crashed owner.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ QMP_TIMEOUT = 30.0
 #: What the image's ocfs2lab-ready.service prints (kernel log, so the console) once sshd
 #: listens and the slirp NIC has its address.
 READY_MARK = "ocfs2lab: ssh ready"
-#: Seconds after which the host stops waiting for :data:`READY_MARK` and probes sshd itself.
+#: Seconds after which the host stops waiting for `READY_MARK` and probes sshd itself.
 READY_MARK_GRACE = 120.0
 
 _ID = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
@@ -398,7 +400,8 @@ def build_argv(
         ssh_key: Key whose public half goes on the kernel command line.
         name: QEMU's ``-name`` (defaults to ``ocfs2lab-<hostname>``).
         pidfile: Where QEMU writes its pid (it also puts the machine's run directory on
-            QEMU's command line, which :func:`reap_stale_machines` checks).
+            QEMU's command line, which [`reap_stale_machines`][ocfs2lab.vm.qemu.reap_stale_machines]
+            checks).
         uuid: The machine's SMBIOS UUID. systemd derives the machine id from it (the image's
             ``/etc/machine-id`` is empty), so each machine needs its own.
     """
@@ -547,7 +550,7 @@ class QemuMachine(Lifecycle):
         work_root: Parent of the machine's run directory (default ``<cache>/run``).
         console_listeners: Called with every console line from the first one on (the
             reader thread calls them; keep them quick), e.g. a timeline's
-            :class:`~ocfs2lab.observe.sources.ConsoleFeed`.
+            [`ConsoleFeed`][ocfs2lab.observe.sources.ConsoleFeed].
 
     Raises:
         LifecycleError: On enter, when a step fails (no overlay, QEMU exits at start, the
@@ -781,7 +784,8 @@ class QemuMachine(Lifecycle):
             uuid=self.uuid,
         )
         first = self._proc is None
-        log.info("%s: starting %s", self.describe(), " ".join(self.argv))
+        log.info("%s: starting QEMU", self.describe())
+        log.debug("%s: %s", self.describe(), " ".join(self.argv))
         with self.qemu_log.open("ab") as stderr:
             self.started_at = time.time()
             self._started_mono = time.monotonic()
@@ -995,7 +999,7 @@ class QemuMachine(Lifecycle):
 
     def kill(self) -> None:
         """SIGKILL the QEMU process (by its pid) and reap it: the node dies instantly."""
-        self._kill()
+        self._kill(intended=True)
 
     def wait_exit(self, timeout: float) -> int | None:
         """Wait up to ``timeout`` seconds for QEMU to exit; its status, or ``None``."""
@@ -1056,10 +1060,16 @@ class QemuMachine(Lifecycle):
         finally:
             self._kill()
 
-    def _kill(self) -> None:
+    def _kill(self, *, intended: bool = False) -> None:
         proc = self._proc
         if proc is not None and proc.poll() is None:
-            log.warning("%s: SIGKILL to QEMU pid %d", self.describe(), proc.pid)
+            # A kill asked for (a fault) is news; one that ends a failed teardown is a warning.
+            log.log(
+                logging.INFO if intended else logging.WARNING,
+                "%s: SIGKILL to QEMU pid %d",
+                self.describe(),
+                proc.pid,
+            )
             # The Popen object has not reaped the pid, so it cannot belong to anyone else.
             with contextlib.suppress(ProcessLookupError):
                 os.kill(proc.pid, signal.SIGKILL)

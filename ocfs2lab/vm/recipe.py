@@ -1,4 +1,5 @@
-"""What a lab image is made of (:class:`ImageRecipe`), what a built one is (:class:`LabImage`),
+"""What a lab image is made of ([`ImageRecipe`][ocfs2lab.vm.recipe.ImageRecipe]), what a built one
+is ([`LabImage`][ocfs2lab.vm.recipe.LabImage]),
 and where images live on disk.
 
 One image serves the lab host VM and VM cluster nodes alike: a Debian root file system
@@ -22,10 +23,10 @@ from attrs import field, frozen
 from ocfs2lab.errors import SpecError
 from ocfs2lab.vm.source import TreeState, check_linux_tree, check_patch, tree_state
 
-#: Version of the build logic in :mod:`ocfs2lab.vm.image`. Bump it whenever a change there
+#: Version of the build logic in `ocfs2lab.vm.image`. Bump it whenever a change there
 #: changes the image it makes (files written, units switched, steps added): the recipe key
 #: changes with it and images are rebuilt.
-IMAGE_BUILD_VERSION = 3
+IMAGE_BUILD_VERSION = 4
 
 #: Label of the root file system; the kernel command line says ``root=LABEL=<this>``.
 ROOT_LABEL = "ocfs2lab-root"
@@ -75,7 +76,7 @@ def default_packages(release: str, *, debian_kernel: bool = False) -> tuple[str,
     """The lab VM's default package list for ``release``.
 
     Debian's kernel package is in it only with ``debian_kernel``: by default the lab boots
-    the kernel it builds (:class:`KernelRecipe`).
+    the kernel it builds ([`KernelRecipe`][ocfs2lab.vm.recipe.KernelRecipe]).
     """
     packages = DEFAULT_PACKAGES + RELEASE_PACKAGES.get(release, NEWER_RELEASE_PACKAGES)
     if not debian_kernel:
@@ -266,7 +267,8 @@ CONFIG_PROFILES: dict[str, tuple[str, ...]] = {
 
 @frozen
 class KernelRecipe:
-    """What the lab kernel is built from. Equal recipes give equal kernels (same :meth:`key`).
+    """What the lab kernel is built from. Equal recipes give equal kernels (same
+    [`key`][ocfs2lab.vm.recipe.KernelRecipe.key]).
 
     Attributes:
         source_package: Debian's kernel source package (``linux-source-6.12`` for trixie).
@@ -279,9 +281,9 @@ class KernelRecipe:
             commit and a hash of its uncommitted changes.
         config: Extra ``.config`` lines (``CONFIG_X=y``, ``# CONFIG_X is not set``), checked
             after ``make olddefconfig`` like the lab's fragment.
-        profile: A named set of lines (:data:`CONFIG_PROFILES`): ``debug`` turns on lockdep,
+        profile: A named set of lines (`CONFIG_PROFILES`): ``debug`` turns on lockdep,
             ``DEBUG_ATOMIC_SLEEP`` and the OCFS2 and DLM debug options.
-        build_version: Version of the build logic (:data:`KERNEL_BUILD_VERSION`).
+        build_version: Version of the build logic (`KERNEL_BUILD_VERSION`).
         jobs: ``make -j`` (default: the number of CPUs); not part of the key.
 
     Raises:
@@ -401,20 +403,23 @@ def _default_kernel(release: str) -> KernelRecipe | None:
 
 @frozen
 class ImageRecipe:
-    """What goes into a lab image. Equal recipes give equal images (same :meth:`key`).
+    """What goes into a lab image. Equal recipes give equal images (same
+    [`key`][ocfs2lab.vm.recipe.ImageRecipe.key]).
 
     Attributes:
         release: Debian release (``trixie`` and ``bookworm`` are tested).
         mirror: Debian mirror URL.
         kernel: The kernel the lab builds and boots: the release's ``linux-source`` with gcov
-            of OCFS2 and DRBD (:class:`KernelRecipe`, the default; trixie is tested), or
+            of OCFS2 and DRBD ([`KernelRecipe`][ocfs2lab.vm.recipe.KernelRecipe], the default;
+            trixie is tested), or
             ``None`` for Debian's packaged kernel (``linux-image-amd64``, no coverage).
         packages: Packages of the lab VM (sorted, duplicates removed); the default depends
-            on the release and the kernel (:func:`default_packages`).
+            on the release and the kernel
+            ([`default_packages`][ocfs2lab.vm.recipe.default_packages]).
         node_packages: Packages of the Docker node image's root file system.
         disk_size_mib: Size of the root file system (a sparse file; the overlay of each VM
             grows on demand).
-        build_version: Version of the build logic (:data:`IMAGE_BUILD_VERSION`).
+        build_version: Version of the build logic (`IMAGE_BUILD_VERSION`).
 
     Raises:
         SpecError: A field breaks its rule.
@@ -506,7 +511,7 @@ class LabImage:
     overlays on top of it).
 
     Attributes:
-        root_disk: Raw ext4 image of the root file system (label :data:`ROOT_LABEL`).
+        root_disk: Raw ext4 image of the root file system (label `ROOT_LABEL`).
         kernel: The kernel (``vmlinuz`` or a lab kernel's ``bzImage``) to boot with
             ``-kernel``.
         initrd: Its initramfs (Debian's kernel); ``None`` for a lab kernel, which has the
@@ -514,9 +519,10 @@ class LabImage:
         recipe: The recipe it was built from.
         root_label: File system label of ``root_disk``.
         modules_disk: A lab kernel's modules as a small ext4 disk (label
-            :data:`MODULES_LABEL`), attached read-only; ``None`` for Debian's kernel, whose
+            `MODULES_LABEL`), attached read-only; ``None`` for Debian's kernel, whose
             modules are in the root file system.
-        kernel_provenance: What the kernel was made of (:meth:`KernelRecipe.provenance` and
+        kernel_provenance: What the kernel was made of
+            ([`KernelRecipe.provenance`][ocfs2lab.vm.recipe.KernelRecipe.provenance] and
             its release), empty for Debian's kernel.
     """
 

@@ -4,7 +4,7 @@ Prints, in one run:
 
 * a full build of a configuration the cache has not seen (a work tree of its own: a unique
   ``CONFIG_DEFAULT_HOSTNAME``), from the unpacked source to an installed kernel (skipped with
-  ``--no-full``: it takes about 9 minutes on 2 cores);
+  ``--no-full``: the time it takes here is in docs/facts.md, "The kernel under test");
 * an incremental rebuild after a one-line change in ``fs/ocfs2`` (the example's 5 s delay in
   the o2dlm recovery master, with a unique comment): files compiled, phases, seconds;
 * the time from that edit to a booted 3-VM cluster on the new kernel (rebuild + boot + o2cb,

@@ -34,10 +34,10 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=2, help="VMs per cluster (default 2)")
     parser.add_argument("--out", type=Path, default=Path("kernel-ab-results"), help="output dir")
     args = parser.parse_args()
-    ocfs2lab.show_progress()
     args.out.mkdir(parents=True, exist_ok=True)
 
     # --8<-- [start:kernels]
+    ocfs2lab.show_progress()  # phases and how far long ones are, on stderr
     base = ocfs2lab.KernelRecipe()
     patched = ocfs2lab.KernelRecipe(patches=args.patch or [PATCH])
     # --8<-- [end:kernels]

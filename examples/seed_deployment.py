@@ -8,15 +8,14 @@ Run: .venv/bin/python examples/seed_deployment.py
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import ocfs2lab
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     # --8<-- [start:deploy]
+    ocfs2lab.show_progress()  # print each phase (image, boot, deploy, ...) as it happens
     with (
         ocfs2lab.LabVm() as host,
         ocfs2lab.Cluster(host, 3, name="example", drbd=ocfs2lab.DrbdSpec(size="1G")) as cluster,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from pathlib import Path
 
 import ocfs2lab
@@ -28,11 +27,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="kills to run (default 1)")
     parser.add_argument("--out", type=Path, default=Path("vm-kill-results"), help="output dir")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    logging.getLogger("sh").setLevel(logging.WARNING)
     args.out.mkdir(parents=True, exist_ok=True)
 
     # --8<-- [start:cluster]
+    ocfs2lab.show_progress()  # print each phase (image, boots, deploy, ...) as it happens
     with ocfs2lab.VmCluster(args.nodes, name="killdemo") as cluster:
         print(cluster.status())
         # --8<-- [end:cluster]

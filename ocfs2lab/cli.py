@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import attrs
 import typer
@@ -22,12 +23,13 @@ from rich.progress import (
 )
 from rich.table import Table
 from rich.text import Text
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from ocfs2lab.cleanup import census, cleanup
 from ocfs2lab.cluster import Cluster
 from ocfs2lab.coverage import CoverageReport
 from ocfs2lab.demo import run_demo
-from ocfs2lab.doctor import diagnose
+from ocfs2lab.doctor import Check, diagnose
 from ocfs2lab.errors import Ocfs2LabError, SpecError
 from ocfs2lab.experiment.criteria import failing, medians, parse_criteria
 from ocfs2lab.experiment.recovery import FIGURES, RecoveryExperiment
@@ -46,9 +48,55 @@ from ocfs2lab.vm.qemu import reap_stale_machines
 from ocfs2lab.vm.recipe import ImageRecipe, KernelRecipe, cache_root
 from ocfs2lab.vm.switch import reap_stale_switches
 
-app = typer.Typer(help="Build OCFS2 cluster labs and run failure experiments on them.")
-image_app = typer.Typer(help="The lab image.")
-coverage_app = typer.Typer(help="Coverage reports (gcov of the lab kernel and tools).")
+
+def _plain_params(params: list[Any]) -> list[Any]:
+    """Flags take no value: show no type for them (typer would show ``<bool>``)."""
+    for param in params:
+        if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+def _usage_pieces(command: TyperCommand | TyperGroup, ctx: Any) -> list[str]:
+    """``[OPTIONS] REPORT``: arguments by their upper-case name, ``[NAME]`` when optional
+    (typer would write a required one as ``{report}``)."""
+    pieces = [command.options_metavar] if command.options_metavar else []
+    for param in command.get_params(ctx):
+        if isinstance(param, TyperArgument):
+            name = (param.metavar or param.name or "arg").upper()
+            name = name if param.required else f"[{name}]"
+            pieces.append(name if param.nargs == 1 else f"{name}...")
+        else:
+            pieces.extend(param.get_usage_pieces(ctx))
+    return pieces
+
+
+class _Command(TyperCommand):
+    """A command whose help shows plain usage and no type for flags."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_params(super().get_params(ctx))
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return _usage_pieces(self, ctx)
+
+
+class _Group(TyperGroup):
+    """A group of commands, helped like `_Command`."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_params(super().get_params(ctx))
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return [*_usage_pieces(self, ctx), self.subcommand_metavar]
+
+
+# Markdown: help texts are docstrings wrapped at 100 columns; Markdown joins their lines
+# (rich mode would keep the breaks in the command lists) and shows `code` as code.
+_HELP: dict[str, Any] = {"cls": _Group, "rich_markup_mode": "markdown"}
+app = typer.Typer(help="Build OCFS2 cluster labs and run failure experiments on them.", **_HELP)
+image_app = typer.Typer(help="The lab image.", **_HELP)
+coverage_app = typer.Typer(help="Coverage reports (gcov of the lab kernel and tools).", **_HELP)
 app.add_typer(image_app, name="image")
 app.add_typer(coverage_app, name="coverage")
 console = Console(stderr=True)
@@ -94,8 +142,13 @@ def _progress() -> Progress:
     )
 
 
+def _error(err: Ocfs2LabError) -> None:
+    """Print an error whole: no markup read from its text, no wrapping (scripts grep it)."""
+    console.print(Text("error: ", style="red") + Text(str(err)), soft_wrap=True)
+
+
 def _fail(err: Ocfs2LabError) -> None:
-    console.print(f"[red]error:[/] {err}")
+    _error(err)
     raise typer.Exit(1)
 
 
@@ -113,17 +166,23 @@ PatchOption = Annotated[
     list[Path] | None,
     typer.Option(
         "--patch",
+        metavar="<file>",
         help="A unified diff or git format-patch file applied to the kernel source "
         "(repeatable, applied in order).",
     ),
 ]
 TreeOption = Annotated[
     Path | None,
-    typer.Option(help="Your Linux git checkout, built instead of Debian's source (only read)."),
+    typer.Option(
+        metavar="<dir>",
+        help="Your Linux git checkout, built instead of Debian's source (only read).",
+    ),
 ]
 ConfigOption = Annotated[
     list[str] | None,
-    typer.Option("--config", help="An extra kernel config line, CONFIG_X=y (repeatable)."),
+    typer.Option(
+        "--config", metavar="<line>", help="An extra kernel config line, CONFIG_X=y (repeatable)."
+    ),
 ]
 ProfileOption = Annotated[
     str | None,
@@ -144,7 +203,7 @@ def _kernel_recipe(
     )
 
 
-@image_app.command("build")
+@image_app.command("build", cls=_Command)
 def image_build(
     release: Annotated[str, typer.Option(help="Debian release of the guest.")] = "trixie",
     debian_kernel: Annotated[
@@ -194,7 +253,7 @@ def _when(epoch: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(epoch)) if epoch else "-"
 
 
-@image_app.command("list")
+@image_app.command("list", cls=_Command)
 def image_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
@@ -218,7 +277,7 @@ def image_list(
     Console().print(table)
 
 
-@image_app.command("prune")
+@image_app.command("prune", cls=_Command)
 def image_prune(
     older_than: Annotated[
         float | None, typer.Option(help="Remove what was last used more than DAYS ago.")
@@ -247,9 +306,16 @@ def image_prune(
     typer.echo(f"{verb} {len(removed)} entries, {_size(freed)}")
 
 
-@coverage_app.command("show")
+@coverage_app.command("show", cls=_Command)
 def coverage_show(
-    report: Annotated[Path, typer.Argument(help="A report directory (gcov_reports_...).")],
+    report: Annotated[
+        Path,
+        typer.Argument(
+            metavar="REPORT_DIR",
+            help="A report directory (gcov_reports_...), or a folder whose coverage/ "
+            "subfolder holds one (examples/vm_kill.py's output).",
+        ),
+    ],
     top: Annotated[int, typer.Option(help="Files to list per report, most lines first.")] = 15,
 ) -> None:
     """Print a coverage report's summary: totals and the files with most lines covered."""
@@ -257,6 +323,8 @@ def coverage_show(
         loaded = CoverageReport.load(report)
     except Ocfs2LabError as err:
         _fail(err)
+    out = Console()  # the summary is the output: stdout, to redirect
+    out.print(Text(f"report: {loaded.directory}"), soft_wrap=True)
     for name, summary in loaded.summaries.items():
         table = Table(title=f"{name} ({', '.join(loaded.targets.get(name, ()))})")
         for column in ("file", "lines", "lines %", "functions %", "branches %"):
@@ -270,18 +338,22 @@ def coverage_show(
                 f"{f.functions_percent}",
                 f"{f.branches_percent}",
             )
-        console.print(table)
+        out.print(table)
         if loaded.has_html(name):
-            console.print(f"HTML: {loaded.html(name)}")
+            out.print(Text(f"HTML: {loaded.html(name)}"), soft_wrap=True)
         else:
-            console.print("HTML: none (the report was made with html=False)")
-    console.print(loaded.one_line())
+            out.print("HTML: none (the report was made with html=False)")
+    out.print(Text(loaded.one_line()), soft_wrap=True)
 
 
-@coverage_app.command("diff")
+@coverage_app.command("diff", cls=_Command)
 def coverage_diff(
-    a: Annotated[Path, typer.Argument(help="Report directory of run A.")],
-    b: Annotated[Path, typer.Argument(help="Report directory of run B.")],
+    a: Annotated[
+        Path, typer.Argument(metavar="REPORT_A", help="Report directory of run A (or its parent).")
+    ],
+    b: Annotated[
+        Path, typer.Argument(metavar="REPORT_B", help="Report directory of run B (or its parent).")
+    ],
     name: Annotated[str, typer.Option(help="Which report: kernel, tools, ...")] = "kernel",
     limit: Annotated[int, typer.Option(help="Files to list on each side.")] = 20,
 ) -> None:
@@ -293,10 +365,10 @@ def coverage_diff(
     except FileNotFoundError as err:
         console.print(f"[red]no {name} report: {err}[/red]")
         raise typer.Exit(2) from err
-    console.print(diff.render(limit=limit), highlight=False)
+    Console().print(Text(diff.render(limit=limit)), soft_wrap=True)  # stdout, to redirect
 
 
-@app.command()
+@app.command(cls=_Command)
 def demo(
     log_dir: Annotated[
         Path | None, typer.Option(help="Keep the lab's console logs in this folder.")
@@ -314,15 +386,35 @@ def demo(
             report = run_demo(reporter=reporter, log_dir=log_dir, vm_nodes=vm_nodes)
         except Ocfs2LabError as err:
             _fail(err)
+    print_demo_report(Console(), report, reporter.durations, time.monotonic() - started)
+
+
+def print_demo_report(
+    out: Console,
+    report: Mapping[str, object],
+    durations: Mapping[str, float],
+    total: float,
+) -> None:
+    """The main job's table (what was found, the figures, the time of every phase), then the
+    files it wrote, each path whole on a line of its own: a narrow terminal folds long
+    values in the table and never cuts them short, and a path stays whole to copy."""
     table = Table(title="ocfs2lab demo")
-    table.add_column("what")
-    table.add_column("result")
+    table.add_column("what", overflow="fold")
+    table.add_column("result", overflow="fold")
+    files: list[tuple[str, Path]] = []
     for key, value in report.items():
-        table.add_row(key, str(value))
-    for name, seconds in reporter.durations.items():
+        if isinstance(value, Path):
+            files.append((key, value))
+        else:
+            table.add_row(key, str(value))
+    for name, seconds in durations.items():
         table.add_row(f"time: {name}", f"{seconds:.1f} s")
-    table.add_row("time: total", f"{time.monotonic() - started:.1f} s")
-    Console().print(table)
+    table.add_row("time: total", f"{total:.1f} s")
+    out.print(table)
+    if files:
+        out.print("Files written:")
+        for key, path in files:
+            out.print(Text(f"  {key}: {path}"), soft_wrap=True)
 
 
 #: Exit status of ``ocfs2lab experiment`` when the kernel cannot be built: ``git bisect
@@ -332,7 +424,7 @@ EXIT_UNTESTABLE = 125
 EXIT_LAB_ERROR = 128
 
 
-@app.command()
+@app.command(cls=_Command)
 def experiment(
     fault: Annotated[
         str, typer.Option(help="The fault: kill, freeze, partition or disk_stall.")
@@ -412,10 +504,10 @@ def experiment(
                 }
                 text = "\n".join(r.summary() for r in series.reports)
         except KernelBuildError as err:
-            console.print(f"[red]error:[/] {err}")
+            _error(err)
             raise typer.Exit(EXIT_UNTESTABLE) from err
         except Ocfs2LabError as err:
-            console.print(f"[red]error:[/] {err}")
+            _error(err)
             raise typer.Exit(EXIT_LAB_ERROR) from err
     (out / "experiment.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
     typer.echo(text)
@@ -430,7 +522,7 @@ def experiment(
 _STATUS_STYLE = {"ok": "green", "warn": "yellow", "missing": "red", "error": "bold red"}
 
 
-@app.command()
+@app.command(cls=_Command)
 def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
@@ -443,25 +535,33 @@ def doctor(
     if as_json:
         typer.echo(json.dumps(report.to_json(), indent=1))
     else:
-        table = Table(title="ocfs2lab doctor", show_lines=True)
-        for column in ("check", "status", "found", "meaning", "fix"):
-            table.add_column(column, overflow="fold")
-        for check in report.checks:
-            style = _STATUS_STYLE.get(check.status, "")
-            table.add_row(
-                Text(check.name),
-                Text(check.status, style=style),
-                Text(check.found),
-                Text(check.meaning),
-                Text(check.fix or "-"),
-            )
-        console.print(table)
+        console.print(doctor_table(report.checks))
         failing = report.failing
         if failing:
             console.print(f"[red]not ready:[/] {', '.join(c.name for c in failing)}")
         else:
             console.print("[green]ready[/] (warnings say what is slower or optional)")
     raise typer.Exit(0 if report.ok else 1)
+
+
+def doctor_table(checks: Sequence[Check]) -> Table:
+    """Doctor's table: one row per check; its name and status, then what was found, what it
+    means and the fix, one under the other, so the text has the width a terminal has (five
+    columns side by side broke words at 80 columns)."""
+    table = Table(title="ocfs2lab doctor", show_lines=True)
+    width = max((len(c.name) for c in checks), default=5)
+    table.add_column("check", no_wrap=True, min_width=width)
+    table.add_column("status", no_wrap=True)
+    table.add_column("found / meaning / fix", overflow="fold", ratio=1)
+    for check in checks:
+        details = Text(check.found)
+        details.append("\n" + check.meaning, style="dim")
+        if check.fix:
+            details.append("\nfix: " + check.fix, style="bold")
+        table.add_row(
+            Text(check.name), Text(check.status, style=_STATUS_STYLE.get(check.status, "")), details
+        )
+    return table
 
 
 SshOption = Annotated[
@@ -486,7 +586,7 @@ def _host(ssh: str | None, key: Path | None) -> Host:
     return SshHost(target)
 
 
-@app.command()
+@app.command(cls=_Command)
 def up(
     ssh: SshOption = None,
     key: KeyOption = None,
@@ -513,7 +613,7 @@ def up(
         _fail(err)
 
 
-@app.command()
+@app.command(cls=_Command)
 def status(
     ssh: SshOption = None,
     key: KeyOption = None,
@@ -536,7 +636,7 @@ def status(
     Console().print(table)
 
 
-@app.command()
+@app.command(cls=_Command)
 def down(
     lab: Annotated[str, typer.Option("--lab", help="The lab id that `up` printed.")],
     ssh: SshOption = None,
@@ -551,7 +651,7 @@ def down(
     console.print(f"removed: {', '.join(removed) or 'nothing'}")
 
 
-@app.command("cleanup")
+@app.command("cleanup", cls=_Command)
 def cleanup_command(ssh: SshOption = None, key: KeyOption = None) -> None:
     """Remove everything any lab created on a host (found by labels and ledgers), and
     nothing else; works after a deploy was killed half way."""
@@ -563,7 +663,7 @@ def cleanup_command(ssh: SshOption = None, key: KeyOption = None) -> None:
     console.print(f"removed: {', '.join(removed) or 'nothing'}")
 
 
-@app.command()
+@app.command(cls=_Command)
 def reap() -> None:
     """Remove the lab VMs, VM clusters and switches on this machine whose owning process
     died (killed, crashed): their QEMU and vde_switch processes (by recorded pid and start

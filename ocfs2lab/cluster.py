@@ -7,7 +7,8 @@ undoes all of it in reverse; a failure at any step undoes what was built and say
 failed and why.
 
 Node containers share the host's kernel, so the cluster has ONE kernel node whatever the
-number of containers: :meth:`Cluster.status` says so, measured from the nodes' boot ids.
+number of containers: [`Cluster.status`][ocfs2lab.cluster.Cluster.status] says so, measured from the
+nodes' boot ids.
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ class Cluster(Lifecycle):
     Args:
         host: A host whose kernel has OCFS2 and DRBD, with Docker (the lab VM by default
             in tests and examples).
-        nodes: Number of node containers, or a full :class:`ClusterSpec`.
+        nodes: Number of node containers, or a full
+            [`ClusterSpec`][ocfs2lab.spec.cluster.ClusterSpec].
         name: Cluster name (when ``nodes`` is a number).
         drbd: The DRBD device spec.
         volume: Label, mount point and sizes of the OCFS2 volume.
@@ -270,8 +272,10 @@ class Cluster(Lifecycle):
     def run_workload(
         self, workload: SharedIoWorkload | None = None, report_root: Path | None = None
     ) -> WorkloadReport:
-        """Run the seed's I/O test on every node at once (see :class:`SharedIoWorkload`)."""
-        with phase(self.reporter, "workload"):
+        """Run the seed's I/O test on every node at once (see
+        [`SharedIoWorkload`][ocfs2lab.fs.workload.SharedIoWorkload])."""
+        with phase(self.reporter,
+        "workload"):
             return (workload or SharedIoWorkload()).run(
                 self.nodes, self.volume_spec.mount_point, report_root
             )

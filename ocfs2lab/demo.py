@@ -6,11 +6,13 @@ everything down."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from ocfs2lab.cleanup import census
 from ocfs2lab.cluster import Cluster
 from ocfs2lab.coverage import CoverageReport
+from ocfs2lab.coverage.report import NO_DATA_REASON
 from ocfs2lab.errors import SpecError
 from ocfs2lab.experiment.recovery import RecoveryExperiment
 from ocfs2lab.host.labvm import LabVm
@@ -27,7 +29,8 @@ def run_demo(
     nodes: int = 3,
     vm_nodes: int = 3,
 ) -> dict[str, object]:
-    """Run the demonstration and return what it found, in words and numbers.
+    """Run the demonstration and return what it found, in words and numbers; the files it
+    wrote as `Path` values.
 
     Args:
         reporter: Receives every phase (the CLI shows them with rich).
@@ -55,7 +58,7 @@ def run_demo(
             status = c.status()
             out["nodes online"] = ", ".join(status.online)
             out["nodes mounted"] = ", ".join(status.mounted)
-            out["real kernel nodes"] = f"{status.kernel_nodes} ({status.note[:60]}...)"
+            out["real kernel nodes"] = f"{status.kernel_nodes} ({status.note})"
             coverage = c.coverage()
             coverage.reset()
             report = c.run_workload(report_root=root)
@@ -68,7 +71,7 @@ def run_demo(
                 node.run(["o2probe", "write", probe, "64"])
                 node.run(["o2probe", "verify", probe, "64"])
             assert report.report_dir is not None
-            out["report directory"] = str(report.report_dir)
+            out["report directory"] = report.report_dir
             with phase(reporter, "coverage report"):
                 covered = coverage.report(report.report_dir)
             out.update(_coverage_rows(covered, "seed"))
@@ -115,7 +118,7 @@ def _kill_experiment(
         directory = root / "kill-demo"
         directory.mkdir(parents=True, exist_ok=True)
         timeline = cluster.timeline.save_jsonl(directory / "timeline.jsonl")
-        out["kill: timeline"] = str(timeline)
+        out["kill: timeline"] = timeline
         try:
             figure = cluster.timeline.plot(
                 origin=report.fault_time,
@@ -125,7 +128,7 @@ def _kill_experiment(
                 title=f"kill of node {vm_nodes}",
             )
             figure.savefig(directory / "timeline.png")
-            out["kill: timeline plot"] = str(directory / "timeline.png")
+            out["kill: timeline plot"] = directory / "timeline.png"
         except ImportError as err:  # matplotlib is in the notebook extra
             out["kill: timeline plot"] = f"not drawn: {err}"
         with phase(reporter, "coverage report"):
@@ -139,7 +142,7 @@ def _kill_experiment(
     return out
 
 
-def kernel_line(info: dict[str, object]) -> str:
+def kernel_line(info: Mapping[str, object]) -> str:
     """The kernel a report ran on, in one line: release, key, patches, tree, profile."""
     parts = [str(info.get("release", "?"))]
     if info.get("key"):
@@ -159,7 +162,8 @@ def kernel_line(info: dict[str, object]) -> str:
 
 
 def _coverage_rows(report: CoverageReport, label: str) -> dict[str, object]:
-    """One row per coverage report (kernel, tools), and where the HTML is."""
+    """One row per coverage report (kernel, tools) and one per HTML index; a build without
+    data says so."""
     rows: dict[str, object] = {}
     for name, summary in report.summaries.items():
         t = summary.total
@@ -167,7 +171,11 @@ def _coverage_rows(report: CoverageReport, label: str) -> dict[str, object]:
             f"{t.lines_percent}% of lines ({t.lines_covered}/{t.lines_total}), "
             f"{t.functions_percent}% of functions, {len(summary.files)} files"
         )
-    rows[f"{label}: coverage HTML"] = ", ".join(str(report.html(n)) for n in report.summaries)
+    for name in report.no_data:
+        rows[f"{label}: {name} coverage"] = f"no data ({NO_DATA_REASON})"
+    for name in report.summaries:
+        if report.has_html(name):
+            rows[f"{label}: {name} coverage HTML"] = report.html(name)
     return rows
 
 

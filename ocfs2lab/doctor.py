@@ -1,20 +1,23 @@
 """``ocfs2lab doctor``: what this machine has for the lab, what it lacks, and what each gap means.
 
-:func:`diagnose` looks at every piece the lab uses on this machine and returns a
-:class:`DoctorReport`, one :class:`Check` per piece: QEMU and qemu-img, whether KVM really
-works (the probe of :mod:`ocfs2lab.vm.accel`) or TCG is used, the image build tools, the
-VM interconnect (vde2), ssh, free space and the cached lab image, Docker, the host kernel's
-OCFS2 and DRBD, and the optional Python extras. A missing piece is reported, never raised.
+[`diagnose`][ocfs2lab.doctor.diagnose] looks at every piece the lab uses on this machine and returns
+a [`DoctorReport`][ocfs2lab.doctor.DoctorReport], one [`Check`][ocfs2lab.doctor.Check] per piece:
+QEMU and qemu-img, whether KVM really works (the probe of [`ocfs2lab.vm.accel`][ocfs2lab.vm.accel])
+or TCG is used, the image build tools, the VM interconnect (vde2), ssh, free space and the cached
+lab image, Docker, the host kernel's OCFS2 and DRBD, and the optional Python extras. A missing piece
+is reported, never raised.
 
 Each check has a status: ``ok``; ``warn`` (works, or is not needed by default, but worth
 knowing: TCG instead of KVM, no OCFS2 in this machine's own kernel); ``missing`` (a piece the
 lab needs is absent); ``error`` (present but broken, or could not be checked). A report is
 ``ok`` when no check is ``missing`` or ``error``.
 
-Programs run through a :class:`~ocfs2lab.runner.base.Runner` (each call with a timeout);
-what they print is read by the pure functions here (:func:`parse_tool_version`,
-:func:`parse_df`, :func:`parse_proc_filesystems`, ...) and judged by pure functions that turn
-facts into checks (:func:`tool_check`, :func:`kvm_check`, :func:`disk_check`, ...).
+Programs run through a [`Runner`][ocfs2lab.runner.base.Runner] (each call with a timeout);
+what they print is read by the pure functions here
+([`parse_tool_version`][ocfs2lab.doctor.parse_tool_version], [`parse_df`][ocfs2lab.doctor.parse_df],
+[`parse_proc_filesystems`][ocfs2lab.doctor.parse_proc_filesystems], ...) and judged by pure
+functions that turn facts into checks ([`tool_check`][ocfs2lab.doctor.tool_check],
+[`kvm_check`][ocfs2lab.doctor.kvm_check], [`disk_check`][ocfs2lab.doctor.disk_check], ...).
 """
 
 from __future__ import annotations
@@ -70,11 +73,12 @@ TCG_MEANING = (
 )
 #: Optional extras of the package and the distributions each installs (as in pyproject.toml).
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "notebook": ("pandas", "matplotlib", "ipykernel", "nbclient", "nbformat"),
+    "notebook": ("pandas", "matplotlib", "ipykernel", "nbclient", "nbformat", "jupyterlab"),
     "coverage": ("gcovr",),
 }
 EXTRA_MEANINGS: dict[str, str] = {
-    "notebook": "Timeline.to_dataframe() and plots (pandas, matplotlib) and running notebooks",
+    "notebook": "Timeline.to_dataframe() and plots (pandas, matplotlib), running notebooks "
+    "and opening them (jupyter lab)",
     "coverage": "coverage reports of the lab kernel's gcov data (gcovr)",
 }
 
@@ -98,7 +102,7 @@ class Check:
             ``None`` when there is nothing to do.
 
     Raises:
-        SpecError: ``status`` is not one of :data:`STATUSES`.
+        SpecError: ``status`` is not one of `STATUSES`.
     """
 
     name: str
@@ -119,7 +123,7 @@ def _checks(value: Iterable[Check]) -> tuple[Check, ...]:
 
 @frozen
 class DoctorReport:
-    """Every check of one :func:`diagnose` run, in a fixed order.
+    """Every check of one [`diagnose`][ocfs2lab.doctor.diagnose] run, in a fixed order.
 
     Attributes:
         checks: The checks.
@@ -344,7 +348,7 @@ def run_program(
     runner: Runner, argv: Sequence[str], *, timeout: float = TOOL_TIMEOUT
 ) -> tuple[CommandResult, str | None]:
     """Run ``argv`` (a failing command is a result, not an exception); when its program is
-    not on PATH, try it in :data:`SBIN_DIRS`.
+    not on PATH, try it in `SBIN_DIRS`.
 
     Returns:
         The result, and the path the program was found at when that was not through PATH.
@@ -461,9 +465,10 @@ def _device_fix(facts: KvmFacts) -> str:
 def kvm_check(facts: KvmFacts) -> Check:
     """Judge KVM: which accelerator lab machines get, and why.
 
-    ``$OCFS2LAB_ACCEL`` wins (as in :func:`ocfs2lab.vm.accel.default_accel`); without it KVM
-    is used only when the probe guests ran under it, TCG otherwise (a warning, not an error:
-    TCG works, slower).
+    ``$OCFS2LAB_ACCEL`` wins (as in
+    [`ocfs2lab.vm.accel.default_accel`][ocfs2lab.vm.accel.default_accel]); without it KVM is used
+    only when the probe guests ran under it, TCG otherwise (a warning, not an error: TCG works,
+    slower).
     """
     env = accel.ACCEL_ENV
     try:
@@ -568,8 +573,8 @@ class _RecordingRunner:
 
 def gather_kvm(runner: Runner, *, qemu_present: bool, kernel: Path | None = None) -> KvmFacts:
     """Look at ``/dev/kvm`` and ``$OCFS2LAB_ACCEL`` and, when KVM could be used, boot the
-    probe guests of :func:`ocfs2lab.vm.accel.probe_kvm` (``kernel``: the lab image's, as
-    lab machines probe).
+    probe guests of [`ocfs2lab.vm.accel.probe_kvm`][ocfs2lab.vm.accel.probe_kvm] (``kernel``: the
+    lab image's, as lab machines probe).
     """
     raw = os.environ.get(accel.ACCEL_ENV)
     present = os.path.exists(KVM_DEVICE)
@@ -707,7 +712,7 @@ def image_check(
     Args:
         recipe: The recipe lab machines boot by default.
         images: The cache's image directory.
-        image: The built image of ``recipe`` (:func:`~ocfs2lab.vm.image.find_image`), if any.
+        image: The built image of ``recipe`` ([`find_image`][ocfs2lab.vm.image.find_image]), if any.
         manifest: Its ``manifest.json``.
         others: Names of the other built images in ``images``.
     """
@@ -731,7 +736,8 @@ def image_check(
         "image-cache",
         "warn",
         found,
-        "the first lab VM builds it (a few minutes; needs root and the Debian mirror); "
+        "the first lab VM builds it (once; needs root and the Debian mirror; how long: "
+        "docs/facts.md, First run); "
         "images of other keys come from other releases or older recipes",
         "ocfs2lab image build (as root)",
     )
@@ -778,8 +784,8 @@ def lab_kernel_check(
             "lab VMs boot it; coverage reports read its counters",
         )
     meaning = (
-        f"the first lab image build compiles it from {recipe.source_package} "
-        "(about 9 minutes on 2 cores)"
+        f"the first lab image build compiles it from {recipe.source_package}, once: the "
+        "longest step of a first run (how long: docs/facts.md, First run)"
     )
     if missing:
         return Check(
@@ -1044,15 +1050,16 @@ def diagnose(
 
     Nothing here raises for a missing or broken piece: each becomes a ``missing``, ``warn``
     or ``error`` check. It takes a few seconds: programs are asked for their version (each
-    with a timeout of :data:`TOOL_TIMEOUT` s), the KVM probe guests boot when ``/dev/kvm``
-    is usable (:data:`ocfs2lab.vm.accel.PROBE_TIMEOUT` s each at most) and the Docker engine
-    gets :data:`DOCKER_TIMEOUT` s to answer.
+    with a timeout of `TOOL_TIMEOUT` s), the KVM probe guests boot when ``/dev/kvm``
+    is usable (`ocfs2lab.vm.accel.PROBE_TIMEOUT` s each at most) and the Docker engine
+    gets `DOCKER_TIMEOUT` s to answer.
 
     Args:
-        runner: Runs this machine's programs (a :class:`~ocfs2lab.runner.local.LocalRunner`
+        runner: Runs this machine's programs (a [`LocalRunner`][ocfs2lab.runner.local.LocalRunner]
             by default).
-        cache_dir: The lab's cache (:func:`~ocfs2lab.vm.recipe.cache_root` by default): free
-            space there, and the image of the default :class:`~ocfs2lab.vm.recipe.ImageRecipe`.
+        cache_dir: The lab's cache ([`cache_root`][ocfs2lab.vm.recipe.cache_root] by default): free
+            space there, and the image of the default
+            [`ImageRecipe`][ocfs2lab.vm.recipe.ImageRecipe].
 
     Returns:
         The report, its checks in a fixed order: ``qemu-system-x86_64``, ``qemu-img``,

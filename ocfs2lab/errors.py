@@ -1,8 +1,8 @@
 """The one exception hierarchy of ocfs2lab.
 
-Every error the library raises on purpose is an :class:`Ocfs2LabError`. Subclasses carry
-the context a caller needs (the command result, the field, the device, the node) and a
-``hint`` that says what to do next.
+Every error the library raises on purpose is an [`Ocfs2LabError`][ocfs2lab.errors.Ocfs2LabError].
+Subclasses carry the context a caller needs (the command result, the field, the device, the node)
+and a ``hint`` that says what to do next.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class CommandError(Ocfs2LabError):
     """A command ran and did not do what was asked.
 
     Attributes:
-        result: The :class:`~ocfs2lab.runner.base.CommandResult` of the command.
+        result: The [`CommandResult`][ocfs2lab.runner.base.CommandResult] of the command.
     """
 
     def __init__(self, message: str, result: CommandResult, *, hint: str | None = None) -> None:

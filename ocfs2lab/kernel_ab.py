@@ -4,7 +4,7 @@
 builds each kernel (a patched one incrementally from the cached base), boots one VM cluster
 per kernel from the same cached root image, and runs the experiment in rounds: base,
 patched, base, patched, ... so that drift in the machine's load falls on both. It returns a
-:class:`~ocfs2lab.experiment.compare.Comparison`: per figure the medians, a bootstrap
+[`Comparison`][ocfs2lab.experiment.compare.Comparison]: per figure the medians, a bootstrap
 confidence interval of their difference and a Mann-Whitney U p-value, lost writes per
 kernel, the runs as a DataFrame and a plot of the distributions, and each kernel's
 provenance (release, recipe key, patches, tree commit, profile).

@@ -1,14 +1,16 @@
-"""Clusters of one kernel per node: SSH machines (:class:`SshCluster`) and VMs (:class:`VmCluster`).
+"""Clusters of one kernel per node: SSH machines
+([`SshCluster`][ocfs2lab.kernel_cluster.SshCluster]) and VMs
+([`VmCluster`][ocfs2lab.kernel_cluster.VmCluster]).
 
 Containers on one host are one OCFS2 node to the kernel; a node that can die needs a kernel
 of its own. ``with VmCluster(3) as c:`` boots three QEMU machines from the lab image, with
 one shared disk and an interconnect switch of the lab's own, and runs the same o2cb and
-volume code as the container topology (:class:`~ocfs2lab.fs.o2cb.O2cbCluster`,
-:class:`~ocfs2lab.fs.volume.OcfsVolume`) on them. Every node's kernel messages go to one
-:class:`~ocfs2lab.observe.timeline.Timeline`, with the lab's own actions.
+volume code as the container topology ([`O2cbCluster`][ocfs2lab.fs.o2cb.O2cbCluster],
+[`OcfsVolume`][ocfs2lab.fs.volume.OcfsVolume]) on them. Every node's kernel messages go to one
+[`Timeline`][ocfs2lab.observe.timeline.Timeline], with the lab's own actions.
 
 ``with SshCluster(nodes, device) as c:`` does the same on machines that exist already
-(:class:`~ocfs2lab.node.ssh.SshNode`).
+([`SshNode`][ocfs2lab.node.ssh.SshNode]).
 """
 
 from __future__ import annotations
@@ -372,8 +374,11 @@ class SshCluster(Lifecycle):
             return DiskStall(target, self.timeline)
         raise SpecError("fault", kind, "must be kill, freeze, partition or disk_stall")
 
+    # Each fault of `FaultName` has a method of its name: `with cluster.disk_stall(3):` is
+    # `RecoveryExperiment(cluster, fault="disk_stall", victim=3)`'s fault.
     def kill(self, node: str | int | SshNode) -> Fault:
-        """Hard power-off of a node (stays down: :meth:`VmCluster.revive` boots it again)."""
+        """Hard power-off of a node (stays down:
+        [`VmCluster.revive`][ocfs2lab.kernel_cluster.VmCluster.revive] boots it again)."""
         return self.fault("kill", node)
 
     def freeze(self, node: str | int | SshNode) -> Fault:
@@ -384,9 +389,14 @@ class SshCluster(Lifecycle):
         """Cut a node's interconnect link; healed when the block ends."""
         return self.fault("partition", node)
 
-    def stall_disk(self, node: str | int | SshNode) -> Fault:
+    def disk_stall(self, node: str | int | SshNode) -> Fault:
         """Stall a node's I/O to the shared disk; released when the block ends."""
         return self.fault("disk_stall", node)
+
+    def stall_disk(self, node: str | int | SshNode) -> Fault:
+        """The same as [`disk_stall`][ocfs2lab.kernel_cluster.SshCluster.disk_stall] (its
+        earlier name)."""
+        return self.disk_stall(node)
 
 
 def _network_of(nodes: Sequence[SshNode]) -> NetworkSpec:
@@ -405,10 +415,10 @@ class VmCluster(SshCluster):
     stops the switch and removes the disk, overlays, sockets and keys.
 
     Args:
-        nodes: Number of nodes, or a :class:`ClusterSpec` (its addresses must be in
-            ``network``).
+        nodes: Number of nodes, or a [`ClusterSpec`][ocfs2lab.spec.cluster.ClusterSpec] (its
+            addresses must be in ``network``).
         name: Cluster name (when ``nodes`` is a number).
-        timing: Heartbeat and o2net knobs (default :data:`VM_TIMING`).
+        timing: Heartbeat and o2net knobs (default `VM_TIMING`).
         disk_size: Size of the shared disk (sparse).
         memory_mib: Memory per VM.
         cpus: CPUs per VM.
@@ -419,15 +429,15 @@ class VmCluster(SshCluster):
         cache_dir: Image cache.
         log_dir: Keep each node's console and QEMU logs here.
         deploy: Deploy o2cb and the volume after the boot; ``False`` stops at booted
-            machines (each reachable over SSH: :attr:`VmNode.target`, the shared disk at
-            :attr:`device`), e.g. to drive them as :class:`~ocfs2lab.node.ssh.SshNode`.
+            machines (each reachable over SSH: `VmNode.target`, the shared disk at
+            `device`), e.g. to drive them as [`SshNode`][ocfs2lab.node.ssh.SshNode].
         reporter: Receives the phases.
 
     Raises:
         SpecError: Bad input, before anything is made.
     """
 
-    #: The timing a VM cluster gets unless told otherwise (:data:`VM_TIMING`).
+    #: The timing a VM cluster gets unless told otherwise (`VM_TIMING`).
     default_timing: TimingSpec = VM_TIMING
 
     def __init__(

@@ -1,10 +1,11 @@
 """The lifecycle base of every live handle.
 
-A handle acquires what it builds step by step in :meth:`Lifecycle._acquire`. Each step that
-succeeds registers its undo on an :class:`~contextlib.ExitStack` right away, so a failure half
+A handle acquires what it builds step by step in `Lifecycle._acquire`. Each step that
+succeeds registers its undo on an `ExitStack` right away, so a failure half
 way undoes exactly what exists. Teardown runs the undos in reverse; each may have a fallback
 (``umount`` -> ``umount -l``, stop -> kill); every error met is collected and reported together
-without hiding the error that started the teardown. :meth:`Lifecycle.close` is idempotent.
+without hiding the error that started the teardown.
+[`Lifecycle.close`][ocfs2lab.lifecycle.Lifecycle.close] is idempotent.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ C = TypeVar("C")
 class Lifecycle:
     """Base class for live handles used as context managers.
 
-    Subclasses implement :meth:`_acquire`, calling :meth:`step` around each piece of work and
-    :meth:`undo` / :meth:`enter` right after it succeeds.
+    Subclasses implement `_acquire`, calling [`step`][ocfs2lab.lifecycle.Lifecycle.step] around each
+    piece of work and [`undo`][ocfs2lab.lifecycle.Lifecycle.undo] /
+    [`enter`][ocfs2lab.lifecycle.Lifecycle.enter] right after it succeeds.
     """
 
     def _lifecycle_init(self) -> None:

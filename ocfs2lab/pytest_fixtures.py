@@ -1,4 +1,4 @@
-"""The ocfs2lab pytest fixtures and report hook (see :mod:`ocfs2lab.pytest_plugin`).
+"""The ocfs2lab pytest fixtures and report hook (see `ocfs2lab.pytest_plugin`).
 
 Registered by the plugin when it is turned on (``--ocfs2lab`` or ``ocfs2lab = true``).
 """

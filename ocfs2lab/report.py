@@ -1,8 +1,8 @@
 """Progress reporting: one reporter that long operations talk to.
 
 The library never prints. Long operations (image builds, boots, deployments) tell a
-:class:`Reporter` which phase they are in and how far along; the default one logs, the CLI
-renders one with rich, a notebook may collect the phases.
+[`Reporter`][ocfs2lab.report.Reporter] which phase they are in and how far along; the default one
+logs, the CLI renders one with rich, a notebook may collect the phases.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class LogReporter:
 
     def advance(self, name: str, done: float, message: str = "") -> None:
         """Log progress within a phase: every step at DEBUG, one line per ``interval`` at
-        INFO (a 9-minute compile says how far it is)."""
+        INFO (a long compile says how far it is)."""
         now = time.monotonic()
         if now - self._last.get(name, 0.0) >= self.interval:
             self._last[name] = now

@@ -13,7 +13,8 @@ if [ "$#" -eq 0 ]; then
   # The whole suite: build the lab images first, both at once (a subset given as arguments
   # builds what its tests need when they need it). Built once and cached (~/.cache/ocfs2lab):
   # the trixie image with the lab kernel (the kernel compiles while debootstrap downloads;
-  # about 12 minutes cold on two cores) and the bookworm image with Debian's kernel.
+  # how long a cold build takes: docs/facts.md, "First run") and the bookworm image with
+  # Debian's kernel.
   echo "== lab kernel and images"
   logs=$(mktemp -d)
   .venv/bin/ocfs2lab image build --release bookworm --debian-kernel >"$logs/bookworm.log" 2>&1 &

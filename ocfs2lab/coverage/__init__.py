@@ -1,12 +1,14 @@
 """Coverage of the lab's kernel code and tools (gcov), in the seed's report layout.
 
-* :mod:`~ocfs2lab.coverage.collect`: :class:`GcovTree` (an instrumented build on this
-  machine), :class:`Coverage` (reset, read, report for a lab's kernels and tool runners);
-* :mod:`~ocfs2lab.coverage.report`: :func:`make_report` (gcovr HTML, JSON, summary) and
-  :class:`CoverageReport` (one-line summary, notebook table, diff of two runs).
+* [`collect`][ocfs2lab.coverage.collect]: [`GcovTree`][ocfs2lab.coverage.tree.GcovTree] (an
+  instrumented build on this machine), [`Coverage`][ocfs2lab.coverage.collect.Coverage] (reset,
+  read, report for a lab's kernels and tool runners);
+* [`report`][ocfs2lab.coverage.report]: [`make_report`][ocfs2lab.coverage.report.make_report] (gcovr
+  HTML, JSON, summary) and [`CoverageReport`][ocfs2lab.coverage.report.CoverageReport] (one-line
+  summary, notebook table, diff of two runs).
 
-The kernel's data come from the lab kernel (:mod:`ocfs2lab.vm.kernel`, built with gcov of
-``fs/ocfs2`` and ``drivers/block/drbd``); the tools' from programs built with
+The kernel's data come from the lab kernel ([`ocfs2lab.vm.kernel`][ocfs2lab.vm.kernel], built with
+gcov of ``fs/ocfs2`` and ``drivers/block/drbd``); the tools' from programs built with
 ``--coverage``: the lab's own probe ``o2probe`` in every image, or your ocfs2-tools build.
 """
 

@@ -1,10 +1,13 @@
 """Collecting gcov data: from the lab's kernels (debugfs) and from instrumented tools.
 
-A :class:`Coverage` knows the builds (:class:`~ocfs2lab.coverage.tree.GcovTree`) and the
-targets (kernels and tool runners: the lab host or VM nodes, node containers) and does the
-three things a run needs: :meth:`Coverage.reset` before it, :meth:`Coverage.read` after it,
-and :meth:`Coverage.report`. The kernel's ``.gcda`` files are not ordinary files (debugfs
-says their size is 0): a small script of the lab reads each one whole in the guest.
+A [`Coverage`][ocfs2lab.coverage.collect.Coverage] knows the builds
+([`GcovTree`][ocfs2lab.coverage.tree.GcovTree]) and the targets (kernels and tool runners: the lab
+host or VM nodes, node containers) and does the three things a run needs:
+[`Coverage.reset`][ocfs2lab.coverage.collect.Coverage.reset] before it,
+[`Coverage.read`][ocfs2lab.coverage.collect.Coverage.read] after it, and
+[`Coverage.report`][ocfs2lab.coverage.collect.Coverage.report]. The kernel's ``.gcda`` files are not
+ordinary files (debugfs says their size is 0): a small script of the lab reads each one whole in the
+guest.
 """
 
 from __future__ import annotations
@@ -144,10 +147,10 @@ class Coverage:
 
     def report(self, directory: str | Path, **options: Any) -> CoverageReport:
         """Read the data and write the report into ``directory`` (see
-        :func:`~ocfs2lab.coverage.report.make_report` for ``options``).
+        [`make_report`][ocfs2lab.coverage.report.make_report] for ``options``).
 
         Returns:
-            The :class:`~ocfs2lab.coverage.report.CoverageReport`.
+            The [`CoverageReport`][ocfs2lab.coverage.report.CoverageReport].
         """
         trees = ([self.kernel] if self.kernel is not None else []) + list(self.tools)
         return make_report(self.read(), trees, Path(directory), **options)

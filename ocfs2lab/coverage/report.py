@@ -1,13 +1,13 @@
 """Coverage reports in the seed's layout, made with gcovr.
 
-:func:`make_report` turns :class:`~ocfs2lab.coverage.collect.Collected` data into a report
-directory (``gcov_reports_YYYYMMDD_HHMMSS/`` in the seed's layout; ``tests/`` is written by
-the workload):
+[`make_report`][ocfs2lab.coverage.report.make_report] turns
+[`Collected`][ocfs2lab.coverage.tree.Collected] data into a report directory
+(``gcov_reports_YYYYMMDD_HHMMSS/`` in the seed's layout; ``tests/`` is written by the workload):
 
 * ``<name>_html/index.html``: gcovr's HTML with every source file (``kernel_html/``,
   ``tools_html/``), all targets merged (counts of several kernels are added up);
-* ``<name>.json``: gcovr's line report (every line's count: what :meth:`CoverageReport.diff`
-  compares);
+* ``<name>.json``: gcovr's line report (every line's count: what
+  [`CoverageReport.diff`][ocfs2lab.coverage.report.CoverageReport.diff] compares);
 * ``<name>_summary.json``: gcovr's summary (lines, functions, branches per file and in total);
 * ``<name>_summary.<target>.json``: the same for each target alone;
 * ``coverage.json``: the lab's summary of all of it, with the targets and file counts.
@@ -63,6 +63,9 @@ class CoverageReport:
         gcda_files: ``{name: number of .gcda files read}``.
         provenance: ``{name: what the build was made of}``: for the lab kernel its release,
             recipe key, patches, tree commit and profile.
+        no_data: The builds asked for that no target had data of, so not reported: the
+            tools' report when no instrumented program ran since the reset (run ``o2probe``
+            on the nodes, as `examples/seed_deployment.py` does).
     """
 
     directory: Path
@@ -70,6 +73,7 @@ class CoverageReport:
     targets: dict[str, tuple[str, ...]]
     gcda_files: dict[str, int]
     provenance: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    no_data: tuple[str, ...] = ()
 
     def html(self, name: str) -> Path:
         """The HTML index of report ``name`` (``kernel_html/index.html``).
@@ -98,8 +102,11 @@ class CoverageReport:
         return self.summaries[name]
 
     def one_line(self) -> str:
-        """One line per report, joined: ``kernel: 9.8% of lines (...) | tools: ...``."""
+        """One line per report, joined: ``kernel: 9.8% of lines (...) | tools: ...``; a
+        build without data says so (``tools: no data (nothing instrumented ran since the
+        reset)``)."""
         parts = [s.one_line() for s in self.summaries.values()]
+        parts += [f"{name}: no data ({NO_DATA_REASON})" for name in self.no_data]
         return " | ".join(parts) if parts else "no coverage data"
 
     def rows(self) -> list[dict[str, Any]]:
@@ -132,22 +139,49 @@ class CoverageReport:
         """Every line's execution count in report ``name`` (from ``<name>.json``)."""
         return parse_line_counts((self.directory / f"{name}.json").read_text())
 
-    def diff(self, other: CoverageReport, name: str = "kernel") -> CoverageDiff:
-        """Lines this run reached that ``other`` did not (``only_a``), and the reverse."""
+    def diff(
+        self,
+        other: CoverageReport,
+        name: str = "kernel",
+        *,
+        labels: tuple[str, str] | None = None,
+    ) -> CoverageDiff:
+        """Lines this run reached that ``other`` did not (``only_a``), and the reverse.
+
+        Args:
+            other: Run B.
+            name: Which report (``kernel``, ``tools``, ...).
+            labels: Names of the two runs; by default the shortest ends of the two report
+                directories' paths that tell them apart (``run1/coverage`` and
+                ``run2/coverage``, not ``coverage`` twice).
+
+        Raises:
+            CoverageError: One of the reports has no ``name`` report.
+        """
+        for report in (self, other):
+            if not (report.directory / f"{name}.json").is_file():
+                raise CoverageError(
+                    f"{report.directory} has no {name!r} report (reports: "
+                    f"{', '.join(report.summaries) or 'none'})",
+                    hint="pass --name with one of them" if report.summaries else None,
+                )
         return diff_line_counts(
             self.line_counts(name),
             other.line_counts(name),
-            labels=(self.directory.name, other.directory.name),
+            labels=labels or distinct_labels(self.directory, other.directory),
         )
 
     @classmethod
     def load(cls, directory: str | Path) -> CoverageReport:
-        """The report written in ``directory``.
+        """The report written in ``directory``, or in its ``coverage/`` subfolder (where
+        `examples/vm_kill.py` and `ocfs2lab demo` put it), or in the one subfolder of it that
+        holds a report.
 
         Raises:
-            CoverageError: ``directory`` holds no report.
+            CoverageError: Neither ``directory`` nor a subfolder holds a report, or several
+                subfolders do (it names them).
         """
-        path = Path(directory)
+        path = find_report(Path(directory))
         try:
             meta = json.loads((path / SUMMARY_FILE).read_text())
         except (OSError, ValueError) as err:
@@ -162,7 +196,60 @@ class CoverageReport:
             targets={k: tuple(v) for k, v in meta["targets"].items()},
             gcda_files=dict(meta["gcda_files"]),
             provenance=dict(meta.get("provenance") or {}),
+            no_data=tuple(meta.get("no_data") or ()),
         )
+
+
+#: Why a build can have no data, as `CoverageReport.one_line` says it.
+NO_DATA_REASON = "nothing instrumented ran since the reset"
+
+
+def find_report(directory: Path) -> Path:
+    """The report directory at or under ``directory``: itself, its ``coverage/`` subfolder,
+    or its only subfolder holding a report.
+
+    Raises:
+        CoverageError: No report there, or several subfolders with one (named, to choose).
+    """
+    if (directory / SUMMARY_FILE).is_file():
+        return directory
+    if (directory / "coverage" / SUMMARY_FILE).is_file():
+        return directory / "coverage"
+    if not directory.is_dir():
+        raise CoverageError(f"{directory} holds no coverage report: no such directory")
+    found = sorted(p.parent for p in directory.glob(f"*/{SUMMARY_FILE}"))
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise CoverageError(
+            f"{directory} holds no coverage report itself, and {len(found)} of its subfolders "
+            f"do: {', '.join(p.name for p in found)}",
+            hint="name one of them",
+        )
+    raise CoverageError(
+        f"{directory} holds no coverage report (no {SUMMARY_FILE} in it, in its coverage/ "
+        "subfolder or in any other subfolder)",
+        hint="give the directory Coverage.report() wrote",
+    )
+
+
+def distinct_labels(a: Path, b: Path) -> tuple[str, str]:
+    """Labels for two report directories: the shortest ends of their paths that differ
+    (``run1/coverage`` and ``run2/coverage``); a folder named ``coverage`` keeps its parent's
+    name (``vm-kill-results/coverage``). The same directory twice has the same label twice
+    ([`CoverageDiff.render`][ocfs2lab.formats.gcovr.CoverageDiff.render] calls them A and B).
+    """
+    pa, pb = a.resolve().parts, b.resolve().parts
+
+    def start(parts: tuple[str, ...]) -> int:
+        return 2 if parts[-1] == "coverage" and len(parts) > 2 else 1
+
+    ka, kb = start(pa), start(pb)
+    if pa == pb:
+        return "/".join(pa[-ka:]), "/".join(pb[-kb:])
+    while "/".join(pa[-ka:]) == "/".join(pb[-kb:]) and (ka < len(pa) or kb < len(pb)):
+        ka, kb = min(ka + 1, len(pa)), min(kb + 1, len(pb))
+    return "/".join(pa[-ka:]), "/".join(pb[-kb:])
 
 
 def gcov_major(version: str) -> str:
@@ -230,7 +317,7 @@ def make_report(
     """Write the reports of ``trees`` from ``collected`` into ``directory``.
 
     Args:
-        collected: What :meth:`Coverage.read` returned.
+        collected: What [`Coverage.read`][ocfs2lab.coverage.collect.Coverage.read] returned.
         trees: The builds to report (each gives ``<name>_html/`` and its JSON files).
         directory: The report directory (made if needed; ``tests/`` may already be there).
         gcov: The ``gcov`` program (of the GCC that compiled the builds).
@@ -238,7 +325,8 @@ def make_report(
         jobs: gcov processes in parallel (default: the number of CPUs).
         keep_empty: Also report a build no target had data of (every line uncovered).
         html: Write ``<name>_html/`` (about half of gcovr's time for the kernel); without it,
-            only the JSON files, which is all :meth:`CoverageReport.diff` and the summaries
+            only the JSON files, which is all
+            [`CoverageReport.diff`][ocfs2lab.coverage.report.CoverageReport.diff] and the summaries
             need.
 
     Raises:
@@ -252,11 +340,17 @@ def make_report(
     summaries: dict[str, CoverageSummary] = {}
     targets: dict[str, tuple[str, ...]] = {}
     counts: dict[str, int] = {}
+    no_data: list[str] = []
     try:
         for tree in trees:
             per_target = collected.data.get(tree.name, {})
             if not any(per_target.values()) and not keep_empty:
-                log.warning("coverage %s: no data from any target; not reported", tree.name)
+                log.warning(
+                    "coverage %s: no data from any target (%s); not reported",
+                    tree.name,
+                    NO_DATA_REASON,
+                )
+                no_data.append(tree.name)
                 continue
             traces: list[Path] = []
             roots: list[Path] = []
@@ -324,6 +418,7 @@ def make_report(
         "gcda_files": counts,
         "summaries": {k: v.to_dict() for k, v in summaries.items()},
         "provenance": provenance,
+        "no_data": no_data,
     }
     (directory / SUMMARY_FILE).write_text(json.dumps(meta, indent=1) + "\n")
     return CoverageReport(
@@ -332,7 +427,15 @@ def make_report(
         targets=targets,
         gcda_files=counts,
         provenance=provenance,
+        no_data=tuple(no_data),
     )
 
 
-__all__ = ["SUMMARY_FILE", "CoverageReport", "check_gcov", "make_report"]
+__all__ = [
+    "SUMMARY_FILE",
+    "CoverageReport",
+    "check_gcov",
+    "distinct_labels",
+    "find_report",
+    "make_report",
+]

@@ -1,15 +1,18 @@
-"""Instrumented builds on this machine (:class:`GcovTree`) and the data read for them.
+"""Instrumented builds on this machine ([`GcovTree`][ocfs2lab.coverage.tree.GcovTree]) and the data
+read for them.
 
-A :class:`GcovTree` is an instrumented build: its sources and ``.gcno`` notes at their tree
-paths, the absolute path the build had when it was compiled, and where its ``.gcda`` data
-appear in a guest. Three kinds exist:
+A [`GcovTree`][ocfs2lab.coverage.tree.GcovTree] is an instrumented build: its sources and ``.gcno``
+notes at their tree paths, the absolute path the build had when it was compiled, and where its
+``.gcda`` data appear in a guest. Three kinds exist:
 
-* the lab kernel (:meth:`GcovTree.of_kernel`): data in ``/sys/kernel/debug/gcov<build root>``,
-  one set per running kernel;
-* the coverage probe built into the lab image (:meth:`GcovTree.of_image`);
-* any program the user built with ``--coverage`` (:meth:`GcovTree.of_build`), such as their
-  own ocfs2-tools: its data go to ``GCOV_PREFIX`` (set in the lab's guests and node
-  containers), optionally with ``GCOV_PREFIX_STRIP``.
+* the lab kernel ([`GcovTree.of_kernel`][ocfs2lab.coverage.tree.GcovTree.of_kernel]): data in
+  ``/sys/kernel/debug/gcov<build root>``, one set per running kernel;
+* the coverage probe built into the lab image
+  ([`GcovTree.of_image`][ocfs2lab.coverage.tree.GcovTree.of_image]);
+* any program the user built with ``--coverage``
+  ([`GcovTree.of_build`][ocfs2lab.coverage.tree.GcovTree.of_build]), such as their own ocfs2-tools:
+  its data go to ``GCOV_PREFIX`` (set in the lab's guests and node containers), optionally with
+  ``GCOV_PREFIX_STRIP``.
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ class GcovTree:
         name: The report's name (``kernel`` gives ``kernel_html/``, ``tools`` ``tools_html/``).
         tree: Sources and ``.gcno`` notes at their paths in the build.
         build_root: Absolute path of the build when it was compiled.
-        guest_root: Where its data appear in a guest (:data:`KERNEL_GCOV` or ``GCOV_PREFIX``).
+        guest_root: Where its data appear in a guest (`KERNEL_GCOV` or ``GCOV_PREFIX``).
         report_dirs: Directories of the tree the report covers (all when empty).
         strip: ``GCOV_PREFIX_STRIP`` the programs ran with.
         gcc_version: The compiler that built it, when known (its ``gcov`` must read the data).

@@ -1,10 +1,11 @@
 """Experiments on a running cluster: faults, and recovery measured from the kernels' logs.
 
-* :mod:`~ocfs2lab.experiment.faults`: kill, freeze, partition and disk stall as restoring
+* [`faults`][ocfs2lab.experiment.faults]: kill, freeze, partition and disk stall as restoring
   context managers that record themselves on the timeline.
-* :mod:`~ocfs2lab.experiment.analysis`: what the survivors' kernels did after a fault (pure).
-* :mod:`~ocfs2lab.experiment.recovery`: :class:`RecoveryExperiment`, a workload, a fault and
-  a typed report, repeated with statistics.
+* [`analysis`][ocfs2lab.experiment.analysis]: what the survivors' kernels did after a fault (pure).
+* [`recovery`][ocfs2lab.experiment.recovery]:
+  [`RecoveryExperiment`][ocfs2lab.experiment.recovery.RecoveryExperiment], a workload, a fault and a
+  typed report, repeated with statistics.
 """
 
 from ocfs2lab.experiment.analysis import RecoveryTimes, analyze_recovery, spread, theory

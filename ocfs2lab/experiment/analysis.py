@@ -1,10 +1,10 @@
 """What the kernels did after a fault, read from the timeline (pure: no machine is touched).
 
-:func:`analyze_recovery` takes the timeline's events and the fault's time and returns the
-:class:`RecoveryTimes`: when the survivors noticed the victim, lost its connection, evicted
-it, began and ended DLM recovery and replayed its journal; which node was recovery master;
-which nodes fenced themselves; and whether the survivors' steps came in the kernel's order.
-It is tested on events captured from real runs.
+[`analyze_recovery`][ocfs2lab.experiment.analysis.analyze_recovery] takes the timeline's events and
+the fault's time and returns the [`RecoveryTimes`][ocfs2lab.experiment.analysis.RecoveryTimes]: when
+the survivors noticed the victim, lost its connection, evicted it, began and ended DLM recovery and
+replayed its journal; which node was recovery master; which nodes fenced themselves; and whether the
+survivors' steps came in the kernel's order. It is tested on events captured from real runs.
 """
 
 from __future__ import annotations

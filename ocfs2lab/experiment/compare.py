@@ -2,24 +2,30 @@
 
 An A/B comparison of kernels is only as good as its design and its statistics:
 
-* **interleaved rounds**: :func:`interleaved_order` runs every arm once per round
+* **interleaved rounds**: [`interleaved_order`][ocfs2lab.experiment.compare.interleaved_order] runs
+  every arm once per round
   (``A, B, A, B, ...``), so a slow drift of the host (thermal, page cache, a noisy
   neighbour) lands on every arm alike instead of on the arm that ran last;
-* **medians and a bootstrap interval**: :func:`bootstrap_difference` gives the difference of
+* **medians and a bootstrap interval**:
+  [`bootstrap_difference`][ocfs2lab.experiment.compare.bootstrap_difference] gives the difference of
   the medians (``median(other) - median(base)``) with a percentile bootstrap confidence
   interval, which assumes no distribution (recovery times are skewed and few);
-* **a rank test**: :func:`mann_whitney_p` gives the two-sided Mann-Whitney U p-value.
+* **a rank test**: [`mann_whitney_p`][ocfs2lab.experiment.compare.mann_whitney_p] gives the
+  two-sided Mann-Whitney U p-value.
 
-:func:`run_interleaved` runs the arms (callables that return a row, e.g.
-:meth:`~ocfs2lab.experiment.recovery.RecoveryReport.row`) in that order and
-:func:`compare_rows` turns the rows into a :class:`Comparison`: one
-:class:`FigureComparison` per figure and non-base arm, a text summary, a pandas table, a
+[`run_interleaved`][ocfs2lab.experiment.compare.run_interleaved] runs the arms (callables that
+return a row, e.g.
+[`row`][ocfs2lab.experiment.recovery.RecoveryReport.row]) in that order and
+[`compare_rows`][ocfs2lab.experiment.compare.compare_rows] turns the rows into a
+[`Comparison`][ocfs2lab.experiment.compare.Comparison]: one
+[`FigureComparison`][ocfs2lab.experiment.compare.FigureComparison] per figure and non-base arm, a
+text summary, a pandas table, a
 JSON dict and a plot of the distributions.
 
 The module is pure: it touches no machine. The statistics need numpy and scipy, the
 tables pandas, the plot matplotlib (all in the ``notebook`` extra); each is imported when
 first needed and a missing one raises
-:class:`~ocfs2lab.observe.export.MissingDependency`.
+[`MissingDependency`][ocfs2lab.observe.export.MissingDependency].
 """
 
 from __future__ import annotations
@@ -39,8 +45,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from pandas import DataFrame
 
-#: The figures of a :class:`~ocfs2lab.experiment.recovery.RecoveryReport` row that
-#: :func:`compare_rows` compares by default (seconds after the fault; ``max_stall_s`` is
+#: The figures of a `RecoveryReport` row that
+#: `compare_rows` compares by default (seconds after the fault; ``max_stall_s`` is
 #: the longest gap between two acknowledged writes on a survivor).
 COMPARED_FIGURES = (
     "detected_s",
@@ -51,7 +57,7 @@ COMPARED_FIGURES = (
     "max_stall_s",
 )
 
-#: Fewest resamples :func:`bootstrap_difference` accepts (fewer make a meaningless interval).
+#: Fewest resamples `bootstrap_difference` accepts (fewer make a meaningless interval).
 MIN_RESAMPLES = 100
 #: Most numbers one vectorised bootstrap step holds in memory (the resamples are drawn in
 #: chunks of this size, so large samples do not need gigabytes).
@@ -194,7 +200,7 @@ def bootstrap_difference(
         base: The base arm's values (at least 2, finite).
         other: The other arm's values (at least 2, finite).
         confidence: Coverage of the interval, strictly between 0 and 1.
-        resamples: Bootstrap resamples (at least :data:`MIN_RESAMPLES`).
+        resamples: Bootstrap resamples (at least `MIN_RESAMPLES`).
         seed: Seed of the numpy random generator.
 
     Returns:
@@ -349,7 +355,8 @@ class FigureComparison:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields and :attr:`shifted` as a flat dict."""
+        """The fields and [`shifted`][ocfs2lab.experiment.compare.FigureComparison.shifted] as a
+        flat dict."""
         return {**asdict(self), "shifted": self.shifted}
 
 
@@ -496,7 +503,8 @@ class Comparison:
         return pd.DataFrame([dict(r) for r in self.rows], columns=columns)
 
     def table(self) -> DataFrame:
-        """The figure comparisons as a pandas DataFrame, one row per :class:`FigureComparison`.
+        """The figure comparisons as a pandas DataFrame, one row per
+        [`FigureComparison`][ocfs2lab.experiment.compare.FigureComparison].
 
         Raises:
             MissingDependency: pandas is not installed (the ``notebook`` extra).
@@ -592,7 +600,7 @@ class Comparison:
             figures: The figures to draw (row keys), at least one.
 
         Returns:
-            The :class:`matplotlib.figure.Figure`.
+            The `matplotlib.figure.Figure`.
 
         Raises:
             SpecError: ``figures`` is empty, repeats a name, or names a figure no row has
@@ -742,7 +750,7 @@ def compare_rows(
 
     Args:
         rows_by_label: Per arm, in order (the first is the base), its runs' rows (e.g.
-            :meth:`~ocfs2lab.experiment.recovery.RecoveryReport.row`). A row's ``arm``, if
+            [`row`][ocfs2lab.experiment.recovery.RecoveryReport.row]). A row's ``arm``, if
             present, must be its label; its ``round`` is kept if present, else the row's
             place in its arm's list (from 1) is the round.
         figures: The row keys to compare.
@@ -823,7 +831,8 @@ def run_interleaved(
 ) -> Comparison:
     """Run the arms in interleaved rounds and compare them.
 
-    Calls ``arms[label](round)`` in :func:`interleaved_order` (every round runs every arm
+    Calls ``arms[label](round)`` in
+    [`interleaved_order`][ocfs2lab.experiment.compare.interleaved_order] (every round runs every arm
     once, in the mapping's order; the first arm is the base). Each call returns one row
     (e.g. ``experiment.run_once(...).row()``); its ``arm`` and ``round`` keys are set to
     the label and the round. Every option is checked before the first run. An arm's
@@ -833,18 +842,19 @@ def run_interleaved(
         arms: Per label, a callable that runs one round and returns its row.
         repeat: Rounds (at least 1).
         on_run: Called after each run with ``(round, label, row)`` (a progress hook).
-        figures: See :func:`compare_rows`.
-        confidence: See :func:`compare_rows`.
-        resamples: See :func:`compare_rows`.
-        seed: See :func:`compare_rows`.
-        provenance: See :func:`compare_rows`.
+        figures: See [`compare_rows`][ocfs2lab.experiment.compare.compare_rows].
+        confidence: See [`compare_rows`][ocfs2lab.experiment.compare.compare_rows].
+        resamples: See [`compare_rows`][ocfs2lab.experiment.compare.compare_rows].
+        seed: See [`compare_rows`][ocfs2lab.experiment.compare.compare_rows].
+        provenance: See [`compare_rows`][ocfs2lab.experiment.compare.compare_rows].
 
     Returns:
         The comparison of the rows.
 
     Raises:
         SpecError: Fewer than two arms, an arm that is not callable, ``repeat`` below 1,
-            a bad option (see :func:`compare_rows`), or a run that did not return a
+            a bad option (see [`compare_rows`][ocfs2lab.experiment.compare.compare_rows]), or a run
+            that did not return a
             mapping or returned a bad figure value.
         MissingDependency: numpy or scipy is not installed (the ``notebook`` extra).
     """

@@ -6,13 +6,15 @@ took effect and a ``FAULT_HEALED`` event when it was lifted.
 
 On a VM node (one kernel):
 
-* :class:`Kill`: SIGKILL of the QEMU process, a hard power-off. Nothing is restored on
-  exit: the node stays down until revived (:meth:`~ocfs2lab.kernel_cluster.VmCluster.revive`).
-* :class:`Freeze`: QMP ``stop``; ``cont`` on exit.
-* :class:`Partition`: QMP ``set_link`` of the interconnect NIC off; on on exit. The node's
-  ssh NIC and its serial console stay up, so the lab keeps seeing it.
-* :class:`DiskStall`: QMP block throttling of the shared disk to one byte per second; lifted
-  on exit. The guest sees requests that never complete and cannot go around them.
+* [`Kill`][ocfs2lab.experiment.faults.Kill]: SIGKILL of the QEMU process, a hard power-off. Nothing
+  is restored on exit: the node stays down until revived
+  ([`revive`][ocfs2lab.kernel_cluster.VmCluster.revive]).
+* [`Freeze`][ocfs2lab.experiment.faults.Freeze]: QMP ``stop``; ``cont`` on exit.
+* [`Partition`][ocfs2lab.experiment.faults.Partition]: QMP ``set_link`` of the interconnect NIC off;
+  on on exit. The node's ssh NIC and its serial console stay up, so the lab keeps seeing it.
+* [`DiskStall`][ocfs2lab.experiment.faults.DiskStall]: QMP block throttling of the shared disk to
+  one byte per second; lifted on exit. The guest sees requests that never complete and cannot go
+  around them.
 
 On a container node the Docker equivalents run (``docker kill``, ``pause``, ``network
 disconnect``). They do not kill a kernel node: containers of one host share one kernel,

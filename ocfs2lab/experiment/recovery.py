@@ -3,7 +3,7 @@
 ``RecoveryExperiment(cluster, fault="kill", victim=3).run(repeat=5)`` does, each time:
 
 1. start a writer on every node; each reports every fsync-acknowledged record to a
-   :class:`~ocfs2lab.observe.recorder.WriteRecorder` on this machine the moment fsync
+   [`WriteRecorder`][ocfs2lab.observe.recorder.WriteRecorder] on this machine the moment fsync
    returns (a node that dies cannot report after the fact);
 2. inject the fault into the victim once every writer has written;
 3. wait, on the timeline, until a survivor evicted the victim, ended DLM recovery and
@@ -12,9 +12,10 @@
 5. stop the writers and read every acknowledged record back on a survivor;
 6. revive the victim if it is down (boot, rejoin, mount) and read everything back there too.
 
-Each run gives a :class:`RecoveryReport` (times after the fault, the recovery master, who
-fenced, the longest gap a survivor's writer saw, the lost-write checks, and the run's raw
-events); :class:`RecoverySeries` adds the statistics over runs.
+Each run gives a [`RecoveryReport`][ocfs2lab.experiment.recovery.RecoveryReport] (times after the
+fault, the recovery master, who fenced, the longest gap a survivor's writer saw, the lost-write
+checks, and the run's raw events); [`RecoverySeries`][ocfs2lab.experiment.recovery.RecoverySeries]
+adds the statistics over runs.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ class RecoveryReport:
 
     @property
     def theory(self) -> dict[str, float]:
-        """What the timing knobs predict (see :func:`~ocfs2lab.experiment.analysis.theory`)."""
+        """What the timing knobs predict (see [`theory`][ocfs2lab.experiment.analysis.theory])."""
         return theory(self.timing)
 
     def row(self) -> dict[str, Any]:
@@ -169,7 +170,7 @@ class RecoveryReport:
         )
 
 
-#: The figures :meth:`RecoverySeries.stats` summarises.
+#: The figures `RecoverySeries.stats` summarises.
 FIGURES = (
     "detected_s",
     "connection_lost_s",
@@ -224,8 +225,8 @@ class RecoveryExperiment:
     """Kill (or freeze, partition, stall) one node under load and measure the recovery.
 
     Args:
-        cluster: A running :class:`~ocfs2lab.kernel_cluster.SshCluster` or
-            :class:`~ocfs2lab.kernel_cluster.VmCluster` (reviving needs a VmCluster).
+        cluster: A running [`SshCluster`][ocfs2lab.kernel_cluster.SshCluster] or
+            [`VmCluster`][ocfs2lab.kernel_cluster.VmCluster] (reviving needs a VmCluster).
         fault: ``kill``, ``freeze``, ``partition`` or ``disk_stall``.
         victim: The node to fault (name or number; ``-1``: the last node). The last node
             is the default: the lowest node decides quorum ties, so faulting it shows
@@ -294,7 +295,7 @@ class RecoveryExperiment:
         """One run (see the module's description).
 
         Survivors that do not finish recovering before the deadline are a finding, not an
-        error: the report's :attr:`RecoveryReport.times` then shows which steps are missing.
+        error: the report's `RecoveryReport.times` then shows which steps are missing.
 
         Raises:
             ForbiddenEvent: A survivor's kernel logged a BUG, oops, WARNING or hung task.
@@ -546,8 +547,8 @@ class RecoveryExperiment:
         """Boot a node again, rejoin and remount it; repair the volume if it cannot mount.
 
         A node that cannot mount after its revive (``please run fsck.ocfs2``) is a finding:
-        it is recorded (:attr:`RecoveryReport.revive_error`), the volume is repaired
-        (unmounted everywhere, ``fsck.ocfs2 -fy``, mounted again: :attr:`RecoveryReport.repair`)
+        it is recorded (`RecoveryReport.revive_error`), the volume is repaired
+        (unmounted everywhere, ``fsck.ocfs2 -fy``, mounted again: `RecoveryReport.repair`)
         so the cluster serves the next run.
 
         Raises:

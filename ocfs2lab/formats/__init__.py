@@ -2,7 +2,7 @@
 
 Nothing here starts a process or touches a file: callers pass the text (a file's contents, a
 command's stdout, a kernel log line) and get frozen ``attrs`` values, or the reverse. Broken
-input raises :class:`~ocfs2lab.errors.ParseError` naming the line and the problem; the kernel
+input raises [`ParseError`][ocfs2lab.errors.ParseError] naming the line and the problem; the kernel
 log parser never raises.
 
 Modules:

@@ -15,7 +15,7 @@ The format is the one ocfs2-tools' ``o2cb_ctl/jconfig.c`` reads and writes (1.8.
 o2cb writes the file from scratch each time it changes it: every ``cluster:`` stanza first,
 then all ``heartbeat:`` and ``node:`` stanzas, and the attributes of each stanza in the
 iteration order of a GLib hash table (``o2cb_config.c`` stores them in ``GHashTable`` s). That
-order is not alphabetical and not the order o2cb inserts them; :func:`render_cluster_conf`
+order is not alphabetical and not the order o2cb inserts them; `render_cluster_conf`
 reproduces it exactly (checked byte for byte against files o2cb 1.8.7 wrote, see
 ``tests/data/ocfs2-tools``), so a file rendered here and a file o2cb rewrote compare equal.
 
@@ -381,7 +381,7 @@ class ClusterConf:
         raise KeyError(name)
 
     def render(self) -> str:
-        """This cluster alone as a ``cluster.conf`` file (see :func:`render_cluster_conf`)."""
+        """This cluster alone as a ``cluster.conf`` file (see `render_cluster_conf`)."""
         return render_cluster_conf(self)
 
 

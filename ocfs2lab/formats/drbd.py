@@ -332,7 +332,7 @@ class DrbdResourceConfig:
         return None
 
     def render(self, syntax: DrbdSyntax | str) -> str:
-        """This resource as a ``.res`` file (see :func:`render_drbd_res`).
+        """This resource as a ``.res`` file (see `render_drbd_res`).
 
         Raises:
             SpecError: The resource cannot be written in that syntax.

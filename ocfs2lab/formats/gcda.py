@@ -1,11 +1,11 @@
 """gcov data files as the lab's guests hand them over, and where they belong in a build tree.
 
-:func:`parse_gcda_dump` reads the output of ``ocfs2lab/coverage/assets/gcda_dump.py`` (one
-line per file: path, tab, base64 content; a last line with the count).
-:func:`gcda_relative_path` maps a guest path back to the build tree: a kernel writes
-``/sys/kernel/debug/gcov<build root>/fs/ocfs2/super.gcda``, a program run with
-``GCOV_PREFIX=P`` (and ``GCOV_PREFIX_STRIP=N``) writes ``P<build root minus N leading
-components>/<object>.gcda``.
+[`parse_gcda_dump`][ocfs2lab.formats.gcda.parse_gcda_dump] reads the output of
+``ocfs2lab/coverage/assets/gcda_dump.py`` (one line per file: path, tab, base64 content; a last line
+with the count). [`gcda_relative_path`][ocfs2lab.formats.gcda.gcda_relative_path] maps a guest path
+back to the build tree: a kernel writes ``/sys/kernel/debug/gcov<build root>/fs/ocfs2/super.gcda``,
+a program run with ``GCOV_PREFIX=P`` (and ``GCOV_PREFIX_STRIP=N``) writes ``P<build root minus N
+leading components>/<object>.gcda``.
 """
 
 from __future__ import annotations

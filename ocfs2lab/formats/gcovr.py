@@ -1,9 +1,11 @@
 """gcovr's JSON reports: the summary (``--json-summary``) and the line report (``--json``).
 
-:func:`parse_summary` gives a :class:`CoverageSummary`: lines, functions and branches covered
-per file and in total, with the one-line text the lab prints and the rows of a notebook
-table. :func:`parse_line_counts` gives the execution count of every line of every file, and
-:func:`diff_line_counts` says which lines one run reached that another did not.
+[`parse_summary`][ocfs2lab.formats.gcovr.parse_summary] gives a
+[`CoverageSummary`][ocfs2lab.formats.gcovr.CoverageSummary]: lines, functions and branches covered
+per file and in total, with the one-line text the lab prints and the rows of a notebook table.
+[`parse_line_counts`][ocfs2lab.formats.gcovr.parse_line_counts] gives the execution count of every
+line of every file, and [`diff_line_counts`][ocfs2lab.formats.gcovr.diff_line_counts] says which
+lines one run reached that another did not.
 """
 
 from __future__ import annotations
@@ -132,7 +134,8 @@ class CoverageSummary:
         )
 
     def rows(self) -> list[dict[str, Any]]:
-        """One row per file (:meth:`FileCoverage.as_row`), then the total."""
+        """One row per file ([`FileCoverage.as_row`][ocfs2lab.formats.gcovr.FileCoverage.as_row]),
+        then the total."""
         return [f.as_row() for f in self.files] + [self.total.as_row()]
 
     def to_dict(self) -> dict[str, Any]:
@@ -246,11 +249,12 @@ class CoverageDiff:
         return sum(len(v) for v in lines.values())
 
     def render(self, limit: int = 20) -> str:
-        """A readable list: per file, the lines only one run reached (``limit`` files each)."""
-        out = []
-        for label, lines in ((self.a, self.only_a), (self.b, self.only_b)):
+        """A readable list: which run is A and which B, then per file the lines only one run
+        reached (``limit`` files each)."""
+        out = [f"A: {self.a}", f"B: {self.b}"]
+        for side, label, lines in (("A", self.a, self.only_a), ("B", self.b, self.only_b)):
             total = sum(len(v) for v in lines.values())
-            out.append(f"only {label}: {total} lines in {len(lines)} files")
+            out.append(f"only in {side} ({label}): {total} lines in {len(lines)} files")
             ranked = sorted(lines.items(), key=lambda kv: (-len(kv[1]), kv[0]))
             for path, numbers in ranked[:limit]:
                 out.append(f"  {path}: {len(numbers)} lines ({_ranges(numbers)})")

@@ -1,7 +1,8 @@
 """Kernel log lines as typed events: o2net, o2hb, o2quo, o2dlm, ocfs2, DRBD and kernel errors.
 
-:func:`parse_kernel_line` turns one line of kernel text into a :class:`KernelEvent`. The line
-may carry what the various readers add in front of the message, in this order:
+[`parse_kernel_line`][ocfs2lab.formats.kmsg.parse_kernel_line] turns one line of kernel text into a
+[`KernelEvent`][ocfs2lab.formats.kmsg.KernelEvent]. The line may carry what the various readers add
+in front of the message, in this order:
 
 * a ``/dev/kmsg`` record header ``PRIO,SEQ,USEC,FLAGS;`` (priority, sequence, timestamp);
 * a journald/syslog ``Mon DD HH:MM:SS host kernel:`` prefix, or a ``dmesg -x``
@@ -12,8 +13,8 @@ may carry what the various readers add in front of the message, in this order:
 * the OCFS2 mlog prefix ``(comm,pid,cpu):function:line `` and, for ``ML_ERROR``, ``ERROR: ``.
 
 ANSI escape sequences and a trailing ``\\r`` (serial consoles) are removed first. A line that
-matches no known message becomes an :attr:`EventKind.UNKNOWN` event: nothing is dropped and
-nothing raises.
+matches no known message becomes an [`EventKind.UNKNOWN`][ocfs2lab.formats.kmsg.EventKind.UNKNOWN]
+event: nothing is dropped and nothing raises.
 
 The message shapes are the kernel's own format strings (Linux 6.1.192 and 6.12.117, identical
 for everything here except the in-tree DRBD device prefix, ``block drbdN:`` in 6.1 and
@@ -22,11 +23,12 @@ LINBIT's ``drbd_state.c`` (``... [tag]``).
 
 o2dlm prints a domain's member list after its join/leave line with separate ``printk`` calls
 that do not use ``KERN_CONT``, so the list arrives as separate records (``( 1 2 ) 2 nodes``,
-or one record per piece: ``(``, ``1``, ``2``, ``) 2 nodes``). :class:`KmsgAssembler` attaches
-those to the join/leave event before it.
+or one record per piece: ``(``, ``1``, ``2``, ``) 2 nodes``).
+[`KmsgAssembler`][ocfs2lab.formats.kmsg.KmsgAssembler] attaches those to the join/leave event before
+it.
 
 Note the o2net idle time: the kernel prints ``%lu.%lu secs`` from milliseconds without
-zero-padding the fraction, so ``3.7 secs`` means 3007 ms; :attr:`KernelEvent.duration_ms`
+zero-padding the fraction, so ``3.7 secs`` means 3007 ms; `KernelEvent.duration_ms`
 holds the exact value.
 """
 
@@ -195,7 +197,8 @@ class KernelEvent:
         address: That node's IPv4 address (o2net).
         port: That node's o2net port.
         domain: DLM domain (the volume UUID).
-        members: Domain members after a join or leave (set by :class:`KmsgAssembler`).
+        members: Domain members after a join or leave (set by
+            [`KmsgAssembler`][ocfs2lab.formats.kmsg.KmsgAssembler]).
         master: The recovery master node.
         dead_node: The dead node being recovered.
         device: ``(major, minor)`` of a block device (ocfs2 messages).
@@ -268,7 +271,7 @@ class KernelEvent:
 
     @property
     def seconds(self) -> float | None:
-        """:attr:`duration_ms` in seconds."""
+        """`duration_ms` in seconds."""
         return None if self.duration_ms is None else self.duration_ms / 1000
 
     def change(self, name: str) -> tuple[str, str] | None:
@@ -945,7 +948,8 @@ def parse_kernel_line(line: str) -> KernelEvent:
             described in the module docstring. Bytes are decoded as UTF-8 with replacement.
 
     Returns:
-        The event; :attr:`EventKind.UNKNOWN` for lines of no known shape.
+        The event; [`EventKind.UNKNOWN`][ocfs2lab.formats.kmsg.EventKind.UNKNOWN] for lines of no
+        known shape.
     """
     try:
         if isinstance(line, bytes | bytearray):

@@ -45,7 +45,8 @@ class RegionState:
 
 
 def parse_region_listing(text: str) -> list[RegionState]:
-    """Parse ``<uuid> <pid> <blocks>`` lines (what :meth:`HeartbeatRegion.regions` reads)."""
+    """Parse ``<uuid> <pid> <blocks>`` lines (what
+    [`HeartbeatRegion.regions`][ocfs2lab.fs.heartbeat.HeartbeatRegion.regions] reads)."""
     found = []
     for line in text.splitlines():
         parts = line.split()

@@ -136,7 +136,8 @@ class SharedIoWorkload:
             report_root: Where ``<report dir>/tests/`` is created; no files when ``None``.
 
         Returns:
-            The per-node checks; see :meth:`WorkloadReport.raise_if_failed`.
+            The per-node checks; see
+            [`WorkloadReport.raise_if_failed`][ocfs2lab.fs.workload.WorkloadReport.raise_if_failed].
         """
         started = time.monotonic()
         results = {n.spec.name: NodeResult(n.spec.name) for n in nodes}

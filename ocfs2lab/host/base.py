@@ -1,9 +1,9 @@
 """The Host abstraction: a Linux machine whose kernel the lab uses.
 
 A host runs commands through its runner, loads and unloads kernel modules, reads the kernel
-log, puts and gets files and hands out a Docker client. :class:`LocalHost` is this machine,
-:class:`~ocfs2lab.host.ssh.SshHost` any reachable Linux machine, and
-:class:`~ocfs2lab.host.labvm.LabVm` an SSH host that the lab booted itself.
+log, puts and gets files and hands out a Docker client. [`LocalHost`][ocfs2lab.host.local.LocalHost]
+is this machine, [`SshHost`][ocfs2lab.host.ssh.SshHost] any reachable Linux machine, and
+[`LabVm`][ocfs2lab.host.labvm.LabVm] an SSH host that the lab booted itself.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ _PUT_SCRIPT = 'umask 077; cat > "$1" && chmod "$2" "$1"'
 class Shell(Protocol):
     """What the lab needs of a machine to run commands, files and kernel modules on it.
 
-    :class:`Machine` (any runner), every host and every node provide it.
+    [`Machine`][ocfs2lab.host.base.Machine] (any runner), every host and every node provide it.
     """
 
     @property
@@ -53,7 +53,7 @@ class Shell(Protocol):
         input: bytes | str | None = None,
         env: Mapping[str, str] | None = None,
     ) -> CommandResult:
-        """Run a command on the host (see :meth:`Runner.run`)."""
+        """Run a command on the host (see [`Runner.run`][ocfs2lab.runner.base.Runs.run])."""
         ...
 
     def load_modules(self, *names: str, timeout: float = 60.0) -> None:
@@ -91,10 +91,10 @@ class Shell(Protocol):
 
 @runtime_checkable
 class Host(Shell, Protocol):
-    """A Linux machine the lab runs on: a :class:`Shell` with a Docker engine.
+    """A Linux machine the lab runs on: a [`Shell`][ocfs2lab.host.base.Shell] with a Docker engine.
 
-    Implementations: :class:`~ocfs2lab.host.local.LocalHost`,
-    :class:`~ocfs2lab.host.ssh.SshHost`, :class:`~ocfs2lab.host.labvm.LabVm`.
+    Implementations: [`LocalHost`][ocfs2lab.host.local.LocalHost],
+    [`SshHost`][ocfs2lab.host.ssh.SshHost], [`LabVm`][ocfs2lab.host.labvm.LabVm].
     """
 
     def boot_id(self) -> str:

@@ -1,9 +1,11 @@
 """Processes that run on a node in the background while the lab does other things.
 
 ``Node.run`` waits for a command to end. A workload writer must keep running while a fault
-is injected: :meth:`RemoteProcess.start` starts it detached (its own session, output to a
-log file on the node, stdin from ``/dev/null``), returns at once with its pid on the node,
-and :meth:`RemoteProcess.stop` ends it by that pid (SIGTERM, then SIGKILL).
+is injected: [`RemoteProcess.start`][ocfs2lab.node.background.RemoteProcess.start] starts it
+detached (its own session, output to a log file on the node, stdin from ``/dev/null``), returns at
+once with its pid on the node, and
+[`RemoteProcess.stop`][ocfs2lab.node.background.RemoteProcess.stop] ends it by that pid (SIGTERM,
+then SIGKILL).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ NodeKind = Literal["container", "vm", "ssh"]
 class Node(Protocol):
     """A cluster node: a name, a number, an address, and a way to run commands.
 
-    Implementations: :class:`~ocfs2lab.node.container.ContainerNode` (shares the host's
+    Implementations: [`ContainerNode`][ocfs2lab.node.container.ContainerNode] (shares the host's
     kernel: every container of a host is the same OCFS2 node as far as the kernel knows),
     and the VM and SSH nodes (one kernel each).
     """

@@ -3,7 +3,7 @@
 What users have when they outgrow one machine: libvirt or cloud VMs with a multi-attach
 disk, iSCSI LUNs. Each machine is one OCFS2 node (its own kernel). The lab reaches it over
 one multiplexed SSH connection; its kernel log reaches the timeline through a
-:class:`~ocfs2lab.observe.sources.DmesgPoller`; its writer reports to the lab's recorder
+[`DmesgPoller`][ocfs2lab.observe.sources.DmesgPoller]; its writer reports to the lab's recorder
 through a reverse port forward over the same connection.
 """
 
@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 
 class TimelineSource(Protocol):
-    """What feeds a node's kernel messages to a timeline; stopped with :meth:`close`."""
+    """What feeds a node's kernel messages to a timeline; stopped with
+    [`close`][ocfs2lab.node.ssh.TimelineSource.close]."""
 
     def close(self) -> None:
         """Stop feeding (flushing what is pending)."""
@@ -156,7 +157,7 @@ class SshNode(Machine):
         """Feed the node's kernel messages to ``timeline`` (``dmesg`` polled over ssh).
 
         Returns:
-            What to :meth:`~TimelineSource.close` to stop.
+            What to [`close`][ocfs2lab.node.ssh.TimelineSource.close] to stop.
         """
         poller = DmesgPoller(self.runner, timeline, self._spec.name, interval=interval)
         return _PollerSource(poller.start())

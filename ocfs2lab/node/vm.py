@@ -1,16 +1,18 @@
 """VM nodes: one QEMU machine per OCFS2 node, so one kernel per node.
 
-A :class:`VmNode` is an :class:`~ocfs2lab.node.ssh.SshNode` that the lab boots itself, plus
-power control. It boots the lab image on an overlay of its own, with the cluster's shared
-disk attached to every node (``share-rw=on``, ``cache=none``) and a NIC on the cluster's own
-VDE switch (never the host's network). Its kernel messages come from the serial console,
-stamped with the host clock on arrival, so the timeline keeps working while the node's
+A [`VmNode`][ocfs2lab.node.vm.VmNode] is an [`SshNode`][ocfs2lab.node.ssh.SshNode] that the lab
+boots itself, plus power control. It boots the lab image on an overlay of its own, with the
+cluster's shared disk attached to every node (``share-rw=on``, ``cache=none``) and a NIC on the
+cluster's own VDE switch (never the host's network). Its kernel messages come from the serial
+console, stamped with the host clock on arrival, so the timeline keeps working while the node's
 interconnect is cut or its disk is stalled.
 
-Faults are primitives here (:meth:`VmNode.kill`, :meth:`~VmNode.freeze`,
-:meth:`~VmNode.cut_link`, :meth:`~VmNode.stall_disk` and their opposites); the restoring,
-timeline-recording context managers are in :mod:`ocfs2lab.experiment.faults`. A killed or
-fenced node is booted again with :meth:`VmNode.revive`.
+Faults are primitives here ([`VmNode.kill`][ocfs2lab.node.vm.VmNode.kill],
+[`freeze`][ocfs2lab.node.vm.VmNode.freeze], [`cut_link`][ocfs2lab.node.vm.VmNode.cut_link],
+[`stall_disk`][ocfs2lab.node.vm.VmNode.stall_disk] and their opposites); the restoring,
+timeline-recording context managers are in
+[`ocfs2lab.experiment.faults`][ocfs2lab.experiment.faults]. A killed or fenced node is booted again
+with [`VmNode.revive`][ocfs2lab.node.vm.VmNode.revive].
 """
 
 from __future__ import annotations
@@ -110,7 +112,7 @@ class VmNode(SshNode, Lifecycle):
 
     ``with VmNode(...) as node:`` boots the machine and configures the interconnect address;
     leaving the block powers it off and removes its overlay. Usually made by
-    :class:`~ocfs2lab.vm_cluster.VmCluster`, which boots all nodes concurrently.
+    [`VmCluster`][ocfs2lab.kernel_cluster.VmCluster], which boots all nodes concurrently.
 
     Args:
         spec: Name (also the guest's hostname), o2cb number, interconnect address.

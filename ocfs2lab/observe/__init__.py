@@ -1,12 +1,15 @@
 """Observation: kernel messages and lab actions on one clock, and the lost-write recorder.
 
-* :class:`Timeline`: every node's kernel events and the library's own actions, stamped
-  with the host's wall clock; waits (:meth:`Timeline.expect`), exports (records,
-  DataFrame, plot, JSON lines).
-* :class:`ConsoleFeed` and :class:`DmesgPoller`: what feeds a timeline (a VM's serial
+* [`Timeline`][ocfs2lab.observe.timeline.Timeline]: every node's kernel events and the library's own
+  actions, stamped with the host's wall clock; waits
+  ([`Timeline.expect`][ocfs2lab.observe.timeline.Timeline.expect]), exports (records, DataFrame,
+  plot, JSON lines).
+* [`ConsoleFeed`][ocfs2lab.observe.sources.ConsoleFeed] and
+  [`DmesgPoller`][ocfs2lab.observe.sources.DmesgPoller]: what feeds a timeline (a VM's serial
   console; ``dmesg`` through a runner).
-* :class:`WriteRecorder`: fsync acknowledgements from the nodes' writers, and
-  :meth:`WriteRecorder.verify` to read them back after a fault.
+* [`WriteRecorder`][ocfs2lab.observe.recorder.WriteRecorder]: fsync acknowledgements from the nodes'
+  writers, and [`WriteRecorder.verify`][ocfs2lab.observe.recorder.WriteRecorder.verify] to read them
+  back after a fault.
 """
 
 from ocfs2lab.formats.kmsg import ERROR_KINDS, EventKind, KernelEvent

@@ -2,7 +2,7 @@
 
 pandas and matplotlib belong to the optional ``notebook`` extra and are imported only
 inside the functions that need them; without them those functions raise
-:class:`MissingDependency` with the install command.
+[`MissingDependency`][ocfs2lab.observe.export.MissingDependency] with the install command.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def require_module(module: str, package: str, what: str) -> Any:
 # ----------------------------------------------------------------------------------------
 # Flat records
 
-#: Columns of :func:`to_records` / :func:`to_dataframe`, in order.
+#: Columns of `to_records` / `to_dataframe`, in order.
 RECORD_COLUMNS = (
     "time",
     "t",
@@ -134,7 +134,7 @@ def _record(e: TimelineEvent, origin: float) -> dict[str, Any]:
 
 
 def to_records(events: Iterable[TimelineEvent], *, origin: float = 0.0) -> list[dict[str, Any]]:
-    """One flat dict per event, keys :data:`RECORD_COLUMNS`.
+    """One flat dict per event, keys `RECORD_COLUMNS`.
 
     ``time`` is the host wall clock, ``t`` seconds since ``origin``; ``node`` the node's
     name; ``about`` the node number a kernel message is about (peer, evicted or dead node);
@@ -151,7 +151,8 @@ def to_records(events: Iterable[TimelineEvent], *, origin: float = 0.0) -> list[
 
 
 def to_dataframe(events: Sequence[TimelineEvent], *, origin: float = 0.0) -> DataFrame:
-    """The events as a pandas DataFrame with the columns of :func:`to_records`.
+    """The events as a pandas DataFrame with the columns of
+    [`to_records`][ocfs2lab.observe.export.to_records].
 
     ``time`` becomes a timezone-aware ``datetime64`` column (UTC) named ``when``; ``time``
     stays the float host clock. ``kind``, ``node``, ``source`` and ``subsystem`` are
@@ -223,7 +224,8 @@ def _kernel_from_json(data: dict[str, Any]) -> KernelEvent:
 
 
 def event_to_json(event: TimelineEvent) -> dict[str, Any]:
-    """A timeline event as a JSON-compatible dict (full fidelity; see :func:`event_from_json`)."""
+    """A timeline event as a JSON-compatible dict (full fidelity; see
+    [`event_from_json`][ocfs2lab.observe.export.event_from_json])."""
     out: dict[str, Any] = {
         "time": event.time,
         "seq": event.seq,
@@ -238,7 +240,8 @@ def event_to_json(event: TimelineEvent) -> dict[str, Any]:
 
 
 def event_from_json(data: dict[str, Any]) -> TimelineEvent:
-    """Rebuild a timeline event from :func:`event_to_json`'s dict.
+    """Rebuild a timeline event from [`event_to_json`][ocfs2lab.observe.export.event_to_json]'s
+    dict.
 
     Raises:
         KeyError: A required field is missing.
@@ -284,10 +287,11 @@ def save_jsonl(timeline: Timeline, path: str | Path) -> Path:
 
 
 def load_jsonl(path: str | Path) -> Timeline:
-    """Read a timeline written by :func:`save_jsonl`.
+    """Read a timeline written by [`save_jsonl`][ocfs2lab.observe.export.save_jsonl].
 
     Returns:
-        A new :class:`Timeline` with the same origin and events (``seq`` kept).
+        A new [`Timeline`][ocfs2lab.observe.timeline.Timeline] with the same origin and events
+        (``seq`` kept).
 
     Raises:
         ParseError: Not a timeline file, or a line that is not a valid event.
@@ -384,8 +388,86 @@ _SPANNING = frozenset(
 )
 
 
+#: Colors and line styles of lab events drawn as marks, so each legend entry can be told
+#: apart; other kinds are dark grey and dotted.
+_MARK_STYLE: dict[LabEventKind, tuple[str, str]] = {
+    LabEventKind.WRITER_STARTED: ("#2ca02c", "dotted"),
+    LabEventKind.WRITER_STOPPED: ("#ff7f0e", "dotted"),
+    LabEventKind.NOTE: ("#1f77b4", "dashdot"),
+    LabEventKind.COMMAND_STARTED: ("#525252", "dashed"),
+    LabEventKind.COMMAND_ENDED: ("#525252", "dashed"),
+}
+#: Font size of the span labels (faults, phases) in the plot's header band.
+_LABEL_SIZE = 8.0
+
+
 def _natural(name: str) -> list[Any]:
     return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
+
+
+def _span_label(detail: str, node: str | None) -> str:
+    """A span's label: its detail, and its node when the detail does not name it."""
+    return detail if node is None or node in detail else f"{detail} ({node})"
+
+
+def _place_labels(
+    figure: Any, axes: Any, labels: Sequence[tuple[float, str, str]], lanes_top: float
+) -> None:
+    """Write the span labels (x, text, color) into a band above the lanes, in as many rows as
+    it takes for no two to overlap; the y axis grows to make room for the band.
+
+    The labels are measured as drawn (after the figure's layout), so a long fault name and a
+    phase that starts under it go to different rows instead of over each other.
+    """
+    if not labels:
+        return
+    from matplotlib.transforms import blended_transform_factory  # noqa: PLC0415
+
+    x_axes_y = blended_transform_factory(axes.transData, axes.transAxes)
+    texts = [
+        axes.text(
+            x,
+            1.0,
+            text,
+            transform=x_axes_y,
+            fontsize=_LABEL_SIZE,
+            color=color,
+            va="top",
+            ha="left",
+            clip_on=True,
+        )
+        for x, text, color in labels
+    ]
+    figure.draw_without_rendering()  # settle the layout, then measure
+    box = axes.get_window_extent()
+    placed: list[tuple[float, float, Any]] = []  # (x0, x1) in pixels, and the text
+    for text in texts:
+        b = text.get_window_extent()
+        x0, x1 = b.x0, b.x1
+        if x1 > box.x1:  # a label that would run off the right edge ends at the edge
+            x0, x1 = max(box.x0, x0 - (x1 - box.x1)), box.x1
+            text.set_x(axes.transData.inverted().transform((x0, 0.0))[0])
+        placed.append((x0, x1, text))
+    placed.sort(key=lambda item: item[0])
+    gap = _LABEL_SIZE * figure.dpi / 72.0  # about one character
+    row_ends: list[float] = []
+    rows: list[int] = []
+    for x0, x1, _ in placed:
+        row = next((r for r, end in enumerate(row_ends) if end + gap <= x0), len(row_ends))
+        if row == len(row_ends):
+            row_ends.append(x1)
+        else:
+            row_ends[row] = x1
+        rows.append(row)
+    line = max(text.get_window_extent().height for text in texts) * 1.2
+    pad = line * 0.2
+    for (_, _, text), row in zip(placed, rows, strict=True):
+        text.set_y(1.0 - (pad + row * line) / box.height)
+    # Room for the band: the lanes end at lanes_top (data), the band takes its share of the
+    # axes' height above them.
+    share = min(0.6, (pad * 2 + len(row_ends) * line) / box.height)
+    bottom, _ = axes.get_ylim()
+    axes.set_ylim(bottom, (lanes_top - bottom * share) / (1.0 - share))
 
 
 def plot(
@@ -401,12 +483,13 @@ def plot(
     * kernel events: a marker per event in its node's lane, color and shape by kind
       (errors: large red crosses; unknown lines: small grey dots when ``unknown``);
     * faults (injected -> healed): red spans across all lanes; phases: light blue spans;
+      each named in a band above the lanes, in as many rows as keep the names apart;
     * commands (started -> ended): grey bars in their node's lane; acknowledged writes:
       small grey ticks under the lane (gaps show I/O stalls); other lab events: short
       vertical lines.
 
     Never touches pyplot's global state when ``ax`` is given; otherwise a new
-    :class:`matplotlib.figure.Figure` is made without pyplot (safe under Agg, in threads,
+    `matplotlib.figure.Figure` is made without pyplot (safe under Agg, in threads,
     in loops; a notebook displays it when it is a cell's value).
 
     Args:
@@ -477,13 +560,21 @@ def plot(
             linewidths=0.4,
         )
 
-    # Lab actions.
-    open_spans: dict[tuple[LabEventKind, str | None, str], list[float]] = {}
+    # Lab actions. A fault's end pairs with its start by node (the heal names itself, e.g.
+    # "revived node-3"); phases and commands by their detail too. An end whose start came
+    # before the window spans from the window's start; a start without an end, to its end.
+    x_start = min(xs) if xs else 0.0
+    open_spans: dict[tuple[LabEventKind, str | None, str], list[tuple[float, str]]] = {}
     span_pairs = {
         LabEventKind.FAULT_HEALED: LabEventKind.FAULT_INJECTED,
         LabEventKind.PHASE_END: LabEventKind.PHASE_BEGIN,
         LabEventKind.COMMAND_ENDED: LabEventKind.COMMAND_STARTED,
     }
+
+    def span_key(kind: LabEventKind, e: TimelineEvent) -> tuple[LabEventKind, str | None, str]:
+        assert e.lab is not None
+        return kind, e.node, "" if kind is LabEventKind.FAULT_INJECTED else e.lab.detail
+
     spans: list[tuple[LabEventKind, str | None, str, float, float]] = []
     acks: list[TimelineEvent] = []
     marks: list[TimelineEvent] = []
@@ -493,49 +584,34 @@ def plot(
         lab_kind = e.lab.kind
         x = e.time - origin
         if lab_kind in span_pairs.values():
-            open_spans.setdefault((lab_kind, e.node, e.lab.detail), []).append(x)
+            open_spans.setdefault(span_key(lab_kind, e), []).append((x, e.lab.detail))
         elif lab_kind in span_pairs:
-            starts = open_spans.get((span_pairs[lab_kind], e.node, e.lab.detail))
+            start_kind = span_pairs[lab_kind]
+            starts = open_spans.get(span_key(start_kind, e))
             if starts:
-                spans.append((span_pairs[lab_kind], e.node, e.lab.detail, starts.pop(0), x))
-            else:
+                start, detail = starts.pop(0)
+                spans.append((start_kind, e.node, detail, start, x))
+            elif start_kind is LabEventKind.COMMAND_STARTED:
                 marks.append(e)
+            else:
+                spans.append((start_kind, e.node, e.lab.detail, x_start, x))
         elif lab_kind is LabEventKind.WRITE_ACKED:
             acks.append(e)
         else:
             marks.append(e)
-    for (start_kind, node, detail), starts in open_spans.items():
-        spans.extend((start_kind, node, detail, start, x_end) for start in starts)
+    for (start_kind, node, _), starts in open_spans.items():
+        spans.extend((start_kind, node, detail, start, x_end) for start, detail in starts)
 
-    top = len(lanes) - 0.5
+    labels: list[tuple[float, str, str]] = []
     for span_kind, node, detail, start, end in spans:
-        where = f" ({node})" if node else ""
         if span_kind is LabEventKind.FAULT_INJECTED:
             h = axes.axvspan(start, end, color="#d62728", alpha=0.13, zorder=0, lw=0)
             handles.setdefault("fault", h)
-            axes.text(
-                start,
-                top,
-                f" {detail}{where}",
-                fontsize=8,
-                color="#a50f15",
-                va="top",
-                ha="left",
-                clip_on=True,
-            )
+            labels.append((start, _span_label(detail, node), "#a50f15"))
         elif span_kind is LabEventKind.PHASE_BEGIN:
             h = axes.axvspan(start, end, color="#9ecae1", alpha=0.10, zorder=0, lw=0)
             handles.setdefault("phase", h)
-            axes.text(
-                start,
-                -0.5,
-                f" {detail}{where}",
-                fontsize=7,
-                color="#3182bd",
-                va="bottom",
-                ha="left",
-                clip_on=True,
-            )
+            labels.append((start, _span_label(detail, node), "#3182bd"))
         else:
             y = float(lane_y[node if node is not None else _LAB_LANE]) + 0.3
             h = axes.hlines(y, start, end, colors="#525252", lw=3, zorder=2)
@@ -554,11 +630,13 @@ def plot(
     for e in marks:
         x = e.time - origin
         y = y_of(e)
-        h = axes.vlines(x, y - 0.4, y + 0.4, colors="#252525", linestyles="dotted", lw=1)
+        color, style = _MARK_STYLE.get(LabEventKind(e.kind), ("#252525", "dotted"))
+        h = axes.vlines(x, y - 0.4, y + 0.4, colors=color, linestyles=style, lw=1.2)
         handles.setdefault(e.kind.value, h)
 
     axes.set_yticks(range(len(lanes)), labels=lanes)
-    axes.set_ylim(-0.6, max(0.6, len(lanes) - 0.4))
+    lanes_top = max(0.6, len(lanes) - 0.4)
+    axes.set_ylim(-0.6, lanes_top)
     axes.set_xlabel("seconds since start" if origin else "host time (s)")
     axes.grid(axis="x", alpha=0.3)
     if title:
@@ -579,4 +657,5 @@ def plot(
             fontsize=7,
             frameon=False,
         )
+    _place_labels(figure, axes, labels, lanes_top)
     return figure  # type: ignore[no-any-return]

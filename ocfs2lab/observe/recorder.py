@@ -1,20 +1,23 @@
 """The lost-write recorder: what the nodes' writers had acknowledged, kept on the host.
 
 A node that dies cannot be asked afterwards what it had written. So each node runs the
-writer (:func:`writer_script`, copied to the node and run with python3), which fsyncs every
-record and reports it to a :class:`WriteRecorder` on the host the moment fsync returns.
-The recorder stamps each report with the host clock on arrival, keeps it in memory and, when
-given a timeline, records it there as a ``WRITE_ACKED`` event. After a fault, every
-acknowledged record must read back intact on a survivor: :meth:`WriteRecorder.verify`
-reads each one back through a caller's reader and says which are verified, lost or torn.
+writer ([`writer_script`][ocfs2lab.observe.recorder.writer_script], copied to the node and run with
+python3), which fsyncs every record and reports it to a
+[`WriteRecorder`][ocfs2lab.observe.recorder.WriteRecorder] on the host the moment fsync returns. The
+recorder stamps each report with the host clock on arrival, keeps it in memory and, when given a
+timeline, records it there as a ``WRITE_ACKED`` event. After a fault, every acknowledged record must
+read back intact on a survivor:
+[`WriteRecorder.verify`][ocfs2lab.observe.recorder.WriteRecorder.verify] reads each one back through
+a caller's reader and says which are verified, lost or torn.
 
 The recorder listens on 127.0.0.1 only (a free port) and/or on a unix socket. A QEMU guest
 on user networking (slirp) reaches the host's loopback as ``10.0.2.2``
-(:attr:`WriteRecorder.guest_address`); a container on the host network or a local
-process uses :attr:`WriteRecorder.address`.
+([`WriteRecorder.guest_address`][ocfs2lab.observe.recorder.WriteRecorder.guest_address]); a
+container on the host network or a local process uses
+[`WriteRecorder.address`][ocfs2lab.observe.recorder.WriteRecorder.address].
 
 Wire protocol: one JSON object per line (``{"type": "hello" | "ack" | "bye", "v": 1, ...}``,
-see the writer's docstring). Malformed lines are counted in :attr:`WriteRecorder.rejected`
+see the writer's docstring). Malformed lines are counted in `WriteRecorder.rejected`
 and logged, never fatal.
 """
 
@@ -299,7 +302,7 @@ def verify_acks(acks: Iterable[WriteAck], reader: Reader) -> VerifyReport:
     Args:
         acks: The acknowledgements.
         reader: ``reader(path, offset, length) -> bytes`` on a surviving node. An
-            ``OSError`` or :class:`~ocfs2lab.errors.Ocfs2LabError` from it marks the record
+            ``OSError`` or [`Ocfs2LabError`][ocfs2lab.errors.Ocfs2LabError] from it marks the record
             lost (a missing file, an unreadable device).
 
     Returns:
@@ -355,7 +358,7 @@ def runner_reader(runner: Runner, *, timeout: float = 120.0) -> Reader:
 
     Returns:
         ``reader(path, offset, length) -> bytes``. A failing ``cat`` (missing file, I/O
-        error) raises :class:`~ocfs2lab.errors.CommandFailed`, which marks records lost.
+        error) raises [`CommandFailed`][ocfs2lab.errors.CommandFailed], which marks records lost.
     """
     cache: dict[str, bytes] = {}
     lock = threading.Lock()
@@ -560,8 +563,10 @@ class WriteRecorder:
         Args:
             node: The node's name (in the acks and the records' content).
             file: The file to write, on the node.
-            address: Where the writer reports (default: :attr:`guest_address` when listening
-                on TCP, else :attr:`unix_address`).
+            address: Where the writer reports (default:
+                [`guest_address`][ocfs2lab.observe.recorder.WriteRecorder.guest_address] when
+                listening on TCP, else
+                [`unix_address`][ocfs2lab.observe.recorder.WriteRecorder.unix_address]).
             size: Record size (at least 64).
             count: Records to write (0: until SIGTERM).
             interval: Pause between records (seconds).
@@ -684,13 +689,15 @@ class WriteRecorder:
 
         Args:
             reader: ``reader(path, offset, length) -> bytes`` on a survivor
-                (:func:`runner_reader`, :func:`local_reader`).
+                ([`runner_reader`][ocfs2lab.observe.recorder.runner_reader],
+                [`local_reader`][ocfs2lab.observe.recorder.local_reader]).
             node: Only this writer's records.
             since: Only records acknowledged at or after this host time.
             until: Only records acknowledged before this host time.
 
         Returns:
-            The report (see :meth:`VerifyReport.raise_if_bad`).
+            The report (see
+            [`VerifyReport.raise_if_bad`][ocfs2lab.observe.recorder.VerifyReport.raise_if_bad]).
         """
         return verify_acks(self.acks(node=node, since=since, until=until), reader)
 

@@ -1,17 +1,20 @@
 """Feeding a timeline: a VM's serial console, or ``dmesg`` polled through a runner.
 
-* :class:`ConsoleFeed` takes ``(host_time, line)`` pairs as a console reader produces them
-  (a :data:`LineSink`), assembles o2dlm member lists (:class:`~ocfs2lab.formats.kmsg.
-  KmsgAssembler`) and appends the events to a timeline, each stamped with the host time
-  its line arrived. ``feed.attach(serial_console)`` subscribes it to a
-  :class:`~ocfs2lab.vm.console.SerialConsole`.
-* :class:`DmesgPoller` is for machines without a console the lab reads (the host kernel
-  of container nodes, an :class:`~ocfs2lab.node.base.Node` over SSH): a thread runs
-  ``sh -c 'cat /proc/uptime; dmesg'`` through a :class:`~ocfs2lab.runner.base.Runner`
+* [`ConsoleFeed`][ocfs2lab.observe.sources.ConsoleFeed] takes ``(host_time, line)`` pairs as a
+  console reader produces them (a `LineSink`), assembles o2dlm member lists
+  ([`KmsgAssembler`][ocfs2lab.formats.kmsg.KmsgAssembler]) and appends the events to a timeline,
+  each stamped with the host time its line arrived. ``feed.attach(serial_console)`` subscribes it to
+  a [`SerialConsole`][ocfs2lab.vm.console.SerialConsole].
+* [`DmesgPoller`][ocfs2lab.observe.sources.DmesgPoller] is for machines without a console the lab
+  reads (the host kernel of container nodes, an [`Node`][ocfs2lab.node.base.Node] over SSH): a
+      thread runs
+  ``sh -c 'cat /proc/uptime; dmesg'`` through a [`Runner`][ocfs2lab.runner.base.Runner]
   every ``interval`` seconds, maps the kernel's ``[seconds since boot]`` stamps to the
-  host's wall clock (:class:`ClockMap`) and appends only lines not seen before
-  (:class:`DmesgDedupe`). The pure parts (:func:`parse_dmesg_poll`, :class:`ClockMap`,
-  :class:`DmesgDedupe`) need no process.
+  host's wall clock ([`ClockMap`][ocfs2lab.observe.sources.ClockMap]) and appends only lines not
+  seen before ([`DmesgDedupe`][ocfs2lab.observe.sources.DmesgDedupe]). The pure parts
+  ([`parse_dmesg_poll`][ocfs2lab.observe.sources.parse_dmesg_poll],
+  [`ClockMap`][ocfs2lab.observe.sources.ClockMap],
+  [`DmesgDedupe`][ocfs2lab.observe.sources.DmesgDedupe]) need no process.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ LineSink: TypeAlias = Callable[[float, str], None]
 
 
 class StampedLine(Protocol):
-    """A line stamped with the host clock (:class:`~ocfs2lab.vm.console.ConsoleLine`)."""
+    """A line stamped with the host clock ([`ConsoleLine`][ocfs2lab.vm.console.ConsoleLine])."""
 
     @property
     def time(self) -> float:
@@ -69,8 +72,8 @@ class StampedLine(Protocol):
 
 
 class LineSource(Protocol):
-    """Something that calls listeners with stamped lines (:class:`~ocfs2lab.vm.console.
-    SerialConsole`)."""
+    """Something that calls listeners with stamped lines
+    ([`SerialConsole`][ocfs2lab.vm.console.SerialConsole])."""
 
     def add_listener(self, callback: Callable[[StampedLine], None]) -> None:
         """Call ``callback`` with every new line."""
@@ -123,7 +126,7 @@ class ConsoleFeed:
         timeline: Where the events go.
         node: The node's name on the timeline.
         hold: Longest time a join/leave event waits for its member list (seconds).
-        max_interleaved: Passed to :class:`~ocfs2lab.formats.kmsg.KmsgAssembler`.
+        max_interleaved: Passed to [`KmsgAssembler`][ocfs2lab.formats.kmsg.KmsgAssembler].
     """
 
     def __init__(
@@ -149,7 +152,7 @@ class ConsoleFeed:
         return f"ConsoleFeed(node={self.node!r}, lines={self.lines_seen})"
 
     def __call__(self, host_time: float, line: str) -> None:
-        """Take one line (the :data:`LineSink` interface). Never raises.
+        """Take one line (the `LineSink` interface). Never raises.
 
         Args:
             host_time: Host wall clock when the line arrived.
@@ -158,7 +161,7 @@ class ConsoleFeed:
         self.feed_lines(((host_time, line),))
 
     def on_line(self, line: StampedLine) -> None:
-        """Take a :class:`~ocfs2lab.vm.console.ConsoleLine` (a console listener)."""
+        """Take a [`ConsoleLine`][ocfs2lab.vm.console.ConsoleLine] (a console listener)."""
         self.feed_lines(((line.time, line.text),))
 
     def attach(self, source: LineSource) -> ConsoleFeed:
@@ -238,7 +241,7 @@ class ConsoleFeed:
 
 
 class _Call:
-    """A delayed call of :class:`_Scheduler`; set ``cancelled`` to drop it."""
+    """A delayed call of `_Scheduler`; set ``cancelled`` to drop it."""
 
     __slots__ = ("cancelled", "function")
 
@@ -248,7 +251,8 @@ class _Call:
 
 
 class _Scheduler:
-    """One daemon thread that runs the delayed calls of every :class:`ConsoleFeed`.
+    """One daemon thread that runs the delayed calls of every
+    [`ConsoleFeed`][ocfs2lab.observe.sources.ConsoleFeed].
 
     A thread per held event (``threading.Timer``) costs a thread start each time an o2dlm
     join/leave line arrives; this one starts once, sleeps on a condition until the next
@@ -302,7 +306,7 @@ _SCHEDULER = _Scheduler()
 # ----------------------------------------------------------------------------------------
 # dmesg: pure parts
 
-#: The command a :class:`DmesgPoller` runs: uptime first, then the kernel log.
+#: The command a `DmesgPoller` runs: uptime first, then the kernel log.
 DMESG_COMMAND = ("sh", "-c", "cat /proc/uptime; dmesg")
 
 _UPTIME = re.compile(r"^\s*(?P<up>\d+(?:\.\d+)?)\s+\d+(?:\.\d+)?\s*$")
@@ -340,7 +344,7 @@ def parse_uptime(text: str) -> float:
 
 
 def parse_dmesg_poll(stdout: str) -> tuple[float, list[DmesgLine]]:
-    """Split the output of :data:`DMESG_COMMAND` into the uptime and the log lines.
+    """Split the output of `DMESG_COMMAND` into the uptime and the log lines.
 
     Args:
         stdout: ``/proc/uptime`` on the first line, then ``dmesg`` output.
@@ -577,10 +581,10 @@ def _after_overlap(previous_tail: Sequence[str], texts: Sequence[str]) -> int:
 class DmesgPoller:
     """Polls a machine's kernel log through a runner into a timeline.
 
-    Every ``interval`` seconds (and once at start), runs :data:`DMESG_COMMAND`, maps the
-    kernel stamps to host time with a :class:`ClockMap`, and appends the lines not seen
-    before, o2dlm member lists assembled. Lines already in the log at the first poll are
-    skipped unless ``backlog``. A node that rebooted (its uptime went back) starts over:
+    Every ``interval`` seconds (and once at start), runs `DMESG_COMMAND`, maps the
+    kernel stamps to host time with a [`ClockMap`][ocfs2lab.observe.sources.ClockMap], and appends
+    the lines not seen before, o2dlm member lists assembled. Lines already in the log at the first
+    poll are skipped unless ``backlog``. A node that rebooted (its uptime went back) starts over:
     its whole new log is new. The clock mapping is recorded on the timeline as a ``NOTE``
     event (``data``: offset, uncertainty) when first known and after every jump.
 

@@ -1,21 +1,27 @@
 """One clock for everything that happens in a lab: kernel messages and the library's actions.
 
-A :class:`Timeline` holds :class:`TimelineEvent` objects stamped with the host's wall clock
-(``time.time()``): kernel messages of every node (a :class:`~ocfs2lab.formats.kmsg.KernelEvent`
-with the node's name and the host time the line arrived) and the lab's own actions
-(:class:`LabEvent`: a fault injected or healed, a command started or ended, a phase, a
-write acknowledged). Events are kept in time order; appending is thread-safe (console reader
-threads, the dmesg poller and the write recorder all feed one timeline), and nothing is
+A [`Timeline`][ocfs2lab.observe.timeline.Timeline] holds
+[`TimelineEvent`][ocfs2lab.observe.timeline.TimelineEvent] objects stamped with the host's wall
+clock (``time.time()``): kernel messages of every node (a
+[`KernelEvent`][ocfs2lab.formats.kmsg.KernelEvent] with the node's name and the host time the line
+arrived) and the lab's own actions ([`LabEvent`][ocfs2lab.observe.timeline.LabEvent]: a fault
+injected or healed, a command started or ended, a phase, a write acknowledged). Events are kept in
+time order; appending is thread-safe (console reader threads, the dmesg poller and the write
+recorder all feed one timeline), and nothing is
 dropped: kernel lines of no known shape are kept as ``UNKNOWN`` events.
 
-Waiting on it never polls: :meth:`Timeline.expect` sleeps on a condition that every append
-wakes, until an ordered sequence of expected events has appeared, and fails at once on a
-forbidden one (by default any kernel error: BUG, oops, WARNING, panic, hung task, OCFS2
-ERROR).
+Waiting on it never polls: [`Timeline.expect`][ocfs2lab.observe.timeline.Timeline.expect] sleeps on
+a condition that every append wakes, until an ordered sequence of expected events has appeared, and
+fails at once on a forbidden one (by default any kernel error: BUG, oops, WARNING, panic, hung task,
+OCFS2 ERROR).
 
-Exports (:meth:`Timeline.to_records`, :meth:`Timeline.to_dataframe`, :meth:`Timeline.plot`,
-:meth:`Timeline.save_jsonl`, :meth:`Timeline.load_jsonl`) live in
-:mod:`ocfs2lab.observe.export`; pandas and matplotlib are imported only when used.
+Exports ([`Timeline.to_records`][ocfs2lab.observe.timeline.Timeline.to_records],
+[`Timeline.to_dataframe`][ocfs2lab.observe.timeline.Timeline.to_dataframe],
+[`Timeline.plot`][ocfs2lab.observe.timeline.Timeline.plot],
+[`Timeline.save_jsonl`][ocfs2lab.observe.timeline.Timeline.save_jsonl],
+[`Timeline.load_jsonl`][ocfs2lab.observe.timeline.Timeline.load_jsonl]) live in
+[`ocfs2lab.observe.export`][ocfs2lab.observe.export]; pandas and matplotlib are imported only when
+used.
 """
 
 from __future__ import annotations
@@ -112,14 +118,14 @@ class LabEvent:
 class TimelineEvent:
     """An event on the timeline.
 
-    Exactly one of :attr:`kernel` and :attr:`lab` is set.
+    Exactly one of `kernel` and `lab` is set.
 
     Attributes:
         time: Host wall clock (``time.time()``) of the event: arrival of a console line,
             mapped kernel time of a polled dmesg line, the moment the library acted.
         node: Name of the node the event happened on (``None``: the lab as a whole).
         kind: The event's kind (the kernel event's or the lab event's).
-        seq: Order of appending (ties in :attr:`time` keep this order).
+        seq: Order of appending (ties in `time` keep this order).
         kernel: The parsed kernel message, for kernel events.
         lab: The lab action, for lab events.
     """
@@ -167,7 +173,8 @@ class TimelineEvent:
 
 @frozen
 class Expect:
-    """One expected (or forbidden) event, for :meth:`Timeline.expect`.
+    """One expected (or forbidden) event, for
+    [`Timeline.expect`][ocfs2lab.observe.timeline.Timeline.expect].
 
     Attributes:
         kind: The event kind.
@@ -208,8 +215,8 @@ class Expect:
         return text
 
 
-#: What :meth:`Timeline.expect` takes as a step: a kind (on any node), a kind's value
-#: (``"o2net_lost"``), or an :class:`Expect`.
+#: What `Timeline.expect` takes as a step: a kind (on any node), a kind's value
+#: (``"o2net_lost"``), or an `Expect`.
 Step: TypeAlias = EventKind | LabEventKind | Expect | str
 
 
@@ -248,7 +255,8 @@ class TimelineError(Ocfs2LabError):
 
     Attributes:
         tail: The last events of the timeline when it was raised, oldest first.
-        origin: The timeline's origin (for relative times in :attr:`tail_text`).
+        origin: The timeline's origin (for relative times in
+            [`tail_text`][ocfs2lab.observe.timeline.TimelineError.tail_text]).
     """
 
     def __init__(
@@ -265,7 +273,7 @@ class TimelineError(Ocfs2LabError):
 
     @property
     def tail_text(self) -> str:
-        """:attr:`tail` one event per line."""
+        """`tail` one event per line."""
         return "\n".join(e.format(self.origin) for e in self.tail)
 
 
@@ -399,7 +407,8 @@ def _nodes(value: str | Iterable[str | None] | None) -> frozenset[str | None] | 
 
 
 class _Matcher:
-    """Incremental state of one :meth:`Timeline.expect` call (used under the timeline lock)."""
+    """Incremental state of one [`Timeline.expect`][ocfs2lab.observe.timeline.Timeline.expect] call
+    (used under the timeline lock)."""
 
     def __init__(
         self,
@@ -557,7 +566,7 @@ class Timeline:
     def add_kernel_line(self, node: str, time: float, line: str) -> TimelineEvent:
         """Parse one kernel line (without o2dlm member-list assembly) and append it.
 
-        Feed a line stream through :class:`~ocfs2lab.observe.sources.ConsoleFeed` instead
+        Feed a line stream through [`ConsoleFeed`][ocfs2lab.observe.sources.ConsoleFeed] instead
         when member lists matter.
 
         Returns:
@@ -739,8 +748,8 @@ class Timeline:
         """Raise when the timeline holds a kernel error that is not allowed.
 
         Args:
-            allow: Errors that are fine: kinds, :class:`Expect` patterns, or strings
-                searched for in the kernel line's text.
+            allow: Errors that are fine: kinds, [`Expect`][ocfs2lab.observe.timeline.Expect]
+                patterns, or strings searched for in the kernel line's text.
             node: Only look at this node.
             since: Only look at events at or after this host time.
 
@@ -783,7 +792,7 @@ class Timeline:
         earliest fitting event after the previous step's event (timeline order).
 
         Args:
-            *steps: Expected kinds or :class:`Expect` patterns.
+            *steps: Expected kinds or [`Expect`][ocfs2lab.observe.timeline.Expect] patterns.
             timeout: Seconds to wait at most.
             after: Only events at or after this host time count (default: all).
             node: Default node for steps that name none.
@@ -797,7 +806,7 @@ class Timeline:
         Raises:
             ForbiddenEvent: A forbidden event appeared (at or after ``after``).
             ExpectTimeout: Not every step appeared before the deadline (a
-                :class:`~ocfs2lab.errors.WaitTimeout` carrying the timeline tail).
+                [`WaitTimeout`][ocfs2lab.errors.WaitTimeout] carrying the timeline tail).
             ValueError: A kind given by value does not exist.
             TypeError: No step, or a step of another type.
         """
@@ -839,7 +848,8 @@ class Timeline:
 
     # -- exports (ocfs2lab.observe.export) ------------------------------------------------
     def to_records(self, *, origin: float | None = None) -> list[dict[str, Any]]:
-        """One flat dict per event (see :func:`ocfs2lab.observe.export.to_records`)."""
+        """One flat dict per event (see
+        [`ocfs2lab.observe.export.to_records`][ocfs2lab.observe.export.to_records])."""
         from ocfs2lab.observe import export  # noqa: PLC0415 (export imports this module)
 
         return export.to_records(self.events(), origin=self.origin if origin is None else origin)
@@ -864,7 +874,8 @@ class Timeline:
         unknown: bool = True,
         title: str | None = None,
     ) -> Figure:
-        """Draw the timeline: one lane per node (see :func:`ocfs2lab.observe.export.plot`).
+        """Draw the timeline: one lane per node (see
+        [`ocfs2lab.observe.export.plot`][ocfs2lab.observe.export.plot]).
 
         Raises:
             MissingDependency: matplotlib is not installed (the ``notebook`` extra).
@@ -894,7 +905,7 @@ class Timeline:
 
     @classmethod
     def load_jsonl(cls, path: str | Path) -> Timeline:
-        """Read a timeline written by :meth:`save_jsonl`.
+        """Read a timeline written by [`save_jsonl`][ocfs2lab.observe.timeline.Timeline.save_jsonl].
 
         Raises:
             ParseError: The file is not a timeline file.
@@ -905,7 +916,8 @@ class Timeline:
         return export.load_jsonl(path)
 
     def _restore(self, events: Iterable[TimelineEvent]) -> None:
-        """Add loaded events keeping their ``seq`` (used by :func:`export.load_jsonl`)."""
+        """Add loaded events keeping their ``seq`` (used by
+        [`export.load_jsonl`][ocfs2lab.observe.export.load_jsonl])."""
         with self._cond:
             for e in events:
                 self._insert(e)

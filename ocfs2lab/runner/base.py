@@ -169,8 +169,9 @@ class Runs(Protocol):
 class Runner(Runs, Protocol):
     """Runs argv lists somewhere: this machine, an SSH host, a container.
 
-    Implementations: :class:`~ocfs2lab.runner.local.LocalRunner`,
-    :class:`~ocfs2lab.runner.ssh.SshRunner`, :class:`~ocfs2lab.runner.docker.DockerExecRunner`.
+    Implementations: [`LocalRunner`][ocfs2lab.runner.local.LocalRunner],
+    [`SshRunner`][ocfs2lab.runner.ssh.SshRunner],
+    [`DockerExecRunner`][ocfs2lab.runner.docker.DockerExecRunner].
     """
 
     @property

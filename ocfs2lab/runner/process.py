@@ -1,10 +1,10 @@
 """Long-lived processes the lab starts on this machine: switches, daemons, helpers.
 
 ``Runner.run`` runs a command to completion. Some processes must outlive any one call (a
-VDE switch, a test's private sshd or dockerd): :func:`spawn` starts one in a session of its
-own with its output in a log file and returns a :class:`Spawned` that knows it by pid and
-stops it by that pid only (SIGTERM, then SIGKILL after a grace period). Nothing here ever
-signals a process by name.
+VDE switch, a test's private sshd or dockerd): [`spawn`][ocfs2lab.runner.process.spawn] starts one
+in a session of its own with its output in a log file and returns a
+[`Spawned`][ocfs2lab.runner.process.Spawned] that knows it by pid and stops it by that pid only
+(SIGTERM, then SIGKILL after a grace period). Nothing here ever signals a process by name.
 
 With ``stdin_pipe=True`` the process reads a pipe that only this process holds open: when
 the owner dies, even by SIGKILL, the pipe closes and a process that exits on end of input
@@ -33,7 +33,7 @@ class SpawnError(HostError):
 
 
 class Spawned:
-    """A process started by :func:`spawn`, stopped by its own pid.
+    """A process started by [`spawn`][ocfs2lab.runner.process.spawn], stopped by its own pid.
 
     Args:
         argv: The command.

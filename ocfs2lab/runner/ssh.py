@@ -1,11 +1,12 @@
 """Run commands on another machine over one multiplexed OpenSSH connection per host.
 
-:class:`SshRunner` starts an OpenSSH control master (``ControlMaster=yes``) once, on
-:meth:`SshRunner.connect` or lazily on the first command, and runs every command as a
-multiplexed session over it (``ssh -S <socket> ... -- <quoted argv>``): one TCP connection
-and one authentication per host, a few milliseconds per command.
+[`SshRunner`][ocfs2lab.runner.ssh.SshRunner] starts an OpenSSH control master
+(``ControlMaster=yes``) once, on [`SshRunner.connect`][ocfs2lab.runner.ssh.SshRunner.connect] or
+lazily on the first command, and runs every command as a multiplexed session over it (``ssh -S
+<socket> ... -- <quoted argv>``): one TCP connection and one authentication per host, a few
+milliseconds per command.
 
-The remote command line is built from the argv with :func:`shlex.quote` for every element,
+The remote command line is built from the argv with `shlex.quote` for every element,
 never from a shell string, and wrapped in ``timeout -s KILL <T> env -- ...`` so that a hung
 command is killed on the remote side at its timeout (GNU coreutils and busybox both accept
 that form); the local ssh client is killed a little later as a fallback.
@@ -210,11 +211,12 @@ class SshRunner:
         target: The host to reach.
         control_dir: A private directory for the control socket (and the master's log);
             ``None`` makes one under the temp dir on the first connection and removes it
-            on :meth:`close`. The
+            on [`close`][ocfs2lab.runner.ssh.SshRunner.close]. The
             socket path must fit a unix socket (107 bytes), so keep it short.
         persist: Seconds the master stays up while idle (``ControlPersist``): a safety net
-            that ends it even if this process dies without :meth:`close`. A master that
-            timed out is started again on the next command.
+            that ends it even if this process dies without
+            [`close`][ocfs2lab.runner.ssh.SshRunner.close]. A master that timed out is started again
+            on the next command.
         server_alive_interval: Seconds between keep-alive probes of the master.
         local: The runner that starts the local ssh processes.
 
@@ -494,8 +496,9 @@ class SshRunner:
         """Make ``local_path`` a unix socket that reaches ``remote_path`` on the host.
 
         Uses the master (``ssh -O forward -L local:remote``); the forward ends with
-        :meth:`close`. Typical use: the guest's ``/var/run/docker.sock`` for the docker SDK
-        (``docker.DockerClient(base_url="unix://" + str(path))``).
+        [`close`][ocfs2lab.runner.ssh.SshRunner.close]. Typical use: the guest's
+        ``/var/run/docker.sock`` for the docker SDK (``docker.DockerClient(base_url="unix://" +
+        str(path))``).
 
         Returns:
             The local socket path.
@@ -526,8 +529,9 @@ class SshRunner:
         """Make a port on the remote host's loopback reach ``local_host:local_port`` here.
 
         Uses the master (``ssh -O forward -R 127.0.0.1:0:local_host:local_port``); the
-        remote side picks a free port. The forward ends with :meth:`close`. Typical use: a
-        node's writer reporting to the lab's recorder on this machine.
+        remote side picks a free port. The forward ends with
+        [`close`][ocfs2lab.runner.ssh.SshRunner.close]. Typical use: a node's writer reporting to
+        the lab's recorder on this machine.
 
         Returns:
             The port on the remote host's ``127.0.0.1``.

@@ -1,7 +1,7 @@
 """Specs of the cluster: its network, its nodes and the kernel's timing knobs.
 
 Specs are frozen and validated when built: bad input raises
-:class:`~ocfs2lab.errors.SpecError` before anything on any machine is touched.
+[`SpecError`][ocfs2lab.errors.SpecError] before anything on any machine is touched.
 """
 
 from __future__ import annotations
@@ -172,7 +172,8 @@ def _node_count(
 class ClusterSpec:
     """An o2cb cluster: name, nodes, network and timing.
 
-    Build one from a node count with :meth:`of_size`, or list the nodes yourself.
+    Build one from a node count with [`of_size`][ocfs2lab.spec.cluster.ClusterSpec.of_size], or list
+    the nodes yourself.
 
     Attributes:
         name: Cluster name (o2cb: 1-16 letters and digits).

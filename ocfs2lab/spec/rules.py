@@ -1,6 +1,6 @@
 """Validators and converters shared by the specs.
 
-Each validator raises :class:`~ocfs2lab.errors.SpecError` naming the field (``cluster.name``),
+Each validator raises [`SpecError`][ocfs2lab.errors.SpecError] naming the field (``cluster.name``),
 the value and the rule it breaks. The limits are the kernel's and the tools' own; each names
 its source.
 """
@@ -95,7 +95,7 @@ def parse_size(value: int | str) -> int:
 
 
 def size_converter(value: int | str) -> int:
-    """attrs converter for byte sizes (see :func:`parse_size`)."""
+    """attrs converter for byte sizes (see `parse_size`)."""
     return parse_size(value)
 
 

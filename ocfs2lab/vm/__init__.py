@@ -1,11 +1,14 @@
 """The lab image and the QEMU launcher: one image and one launcher for the lab host VM and
 for VM cluster nodes.
 
-* :func:`build_image` makes (once, cached) a :class:`LabImage` from an :class:`ImageRecipe`;
-* :func:`build_kernel` makes (once, cached) the lab kernel, a :class:`KernelBuild` of a
-  :class:`KernelRecipe` (Debian's kernel source with gcov of OCFS2 and DRBD), which the
-  default image boots;
-* :class:`QemuMachine` boots a :class:`QemuSpec` from a per-VM overlay of that image.
+* [`build_image`][ocfs2lab.vm.image.build_image] makes (once, cached) a
+  [`LabImage`][ocfs2lab.vm.recipe.LabImage] from an [`ImageRecipe`][ocfs2lab.vm.recipe.ImageRecipe];
+* [`build_kernel`][ocfs2lab.vm.kernel.build_kernel] makes (once, cached) the lab kernel, a
+  [`KernelBuild`][ocfs2lab.vm.kernel.KernelBuild] of a
+  [`KernelRecipe`][ocfs2lab.vm.recipe.KernelRecipe] (Debian's kernel source with gcov of OCFS2 and
+  DRBD), which the default image boots;
+* [`QemuMachine`][ocfs2lab.vm.qemu.QemuMachine] boots a [`QemuSpec`][ocfs2lab.vm.qemu.QemuSpec] from
+  a per-VM overlay of that image.
 """
 
 from ocfs2lab.vm.accel import Accel, choose_accel, default_accel, kvm_usable, probe_kvm

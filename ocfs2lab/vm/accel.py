@@ -1,9 +1,9 @@
 """Choosing QEMU's accelerator: KVM when it really works, TCG otherwise.
 
 ``/dev/kvm`` existing is not enough: under nested virtualisation KVM can abort QEMU (an MSR
-it cannot set) or hang a guest at early boot. :func:`probe_kvm` therefore runs real guests
-under exactly the machine type and CPU model the lab machines use, each with a short
-deadline after which QEMU is killed:
+it cannot set) or hang a guest at early boot. [`probe_kvm`][ocfs2lab.vm.accel.probe_kvm] therefore
+runs real guests under exactly the machine type and CPU model the lab machines use, each with a
+short deadline after which QEMU is killed:
 
 1. a 512-byte boot sector that writes to QEMU's ``isa-debug-exit`` port (QEMU exits with a
    known status);
@@ -54,7 +54,7 @@ KERNEL_PROBE_MARK = "Kernel panic"
 def probe_boot_sector() -> bytes:
     """A 512-byte x86 boot sector that proves the CPU ran it.
 
-    Real-mode code at 0x7c00: write ``K`` to COM1, write :data:`PROBE_EXIT_VALUE` to the
+    Real-mode code at 0x7c00: write ``K`` to COM1, write `PROBE_EXIT_VALUE` to the
     isa-debug-exit port (QEMU exits at once), then halt forever (should the device be absent).
     """
     code = bytes(
@@ -192,7 +192,8 @@ _cached_kvm: bool | None = None
 
 
 def kvm_usable(kernel: Path | None = None, runner: Runner | None = None) -> bool:
-    """:func:`probe_kvm`, run once per process; later calls return the cached answer."""
+    """[`probe_kvm`][ocfs2lab.vm.accel.probe_kvm], run once per process; later calls return the
+    cached answer."""
     global _cached_kvm  # noqa: PLW0603 - a per-process cache is the point
     with _cache_lock:
         if _cached_kvm is None:
@@ -204,7 +205,8 @@ def default_accel(kernel: Path | None = None, runner: Runner | None = None) -> A
     """The accelerator for new machines: ``$OCFS2LAB_ACCEL``, else the (cached) KVM probe.
 
     Args:
-        kernel: The kernel the machine will boot, used by the probe (see :func:`probe_kvm`).
+        kernel: The kernel the machine will boot, used by the probe (see
+            [`probe_kvm`][ocfs2lab.vm.accel.probe_kvm]).
         runner: Runs the probe.
 
     Raises:

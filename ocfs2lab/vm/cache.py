@@ -133,7 +133,8 @@ def processes_using(directory: Path) -> list[int]:
 
 
 def kill_processes_using(directory: Path, rounds: int = 20) -> list[int]:
-    """SIGKILL every process :func:`processes_using` finds, until none is left.
+    """SIGKILL every process [`processes_using`][ocfs2lab.vm.cache.processes_using] finds, until
+    none is left.
 
     Returns:
         The pids killed.

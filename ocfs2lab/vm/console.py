@@ -8,7 +8,7 @@ console line::
 
     1764068071.123456 [   12.345678] o2net: Connection to node node2 ... idle for 5.2 secs.
 
-:func:`parse_console_log` reads such a file back.
+[`parse_console_log`][ocfs2lab.vm.console.parse_console_log] reads such a file back.
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ def clean_text(raw: str) -> str:
 
 
 def parse_console_log(text: str) -> list[ConsoleLine]:
-    """Read a console log written by :class:`SerialConsole` back into lines.
+    """Read a console log written by [`SerialConsole`][ocfs2lab.vm.console.SerialConsole] back into
+    lines.
 
     Raises:
         ParseError: A line does not start with a timestamp.

@@ -3,8 +3,10 @@
 A researcher builds dozens of kernels; each is small (its ``bzImage``, modules, modules disk
 and gcov notes, with every file that did not change hard-linked to the kernel built before
 it), but work trees (a configuration's sources and objects) and images are large.
-:func:`cache_entries` lists everything with its size (blocks on disk, hard links counted
-once per entry) and when it was last used; :func:`prune_cache` removes what is unused, by
+[`cache_entries`][ocfs2lab.vm.inventory.cache_entries] lists everything with its size (blocks on
+disk, hard links counted
+once per entry) and when it was last used; [`prune_cache`][ocfs2lab.vm.inventory.prune_cache]
+removes what is unused, by
 age or by count, and never what a running machine uses (a process holding one of its files
 open or naming it on its command line) nor what the default recipe boots.
 """

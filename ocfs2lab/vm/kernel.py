@@ -1,11 +1,13 @@
 """The lab kernel: Debian's ``linux-source`` (or the researcher's tree), their patches, gcov.
 
-A :class:`KernelRecipe` says what to build; :func:`build_kernel` builds it or finds it in
-``<cache>/kernels/<series>-<key>/``, and returns a :class:`KernelBuild`. The first build of a
-configuration compiles everything (about 9 minutes on two cores); it happens in a **work
+A [`KernelRecipe`][ocfs2lab.vm.kernel.KernelRecipe] says what to build;
+[`build_kernel`][ocfs2lab.vm.kernel.build_kernel] builds it or finds it in
+``<cache>/kernels/<series>-<key>/``, and returns a [`KernelBuild`][ocfs2lab.vm.kernel.KernelBuild].
+The first build of a
+configuration compiles everything (docs/facts.md says how long, here); it happens in a **work
 tree** (``<cache>/kernels/work/<series>-<config key>/linux``) that is kept with its objects.
 A later recipe of the same configuration (other patches, another commit of the user's tree)
-rewrites only the source files that differ (:mod:`ocfs2lab.vm.source`), so ``make``
+rewrites only the source files that differ ([`ocfs2lab.vm.source`][ocfs2lab.vm.source]), so ``make``
 recompiles only what they touch; a change confined to modules relinks no ``bzImage``. Each
 kernel's directory holds:
 
@@ -30,7 +32,7 @@ The build runs like the image build: under a file lock (and one on the work tree
 temporary directory renamed into place when complete; a dead builder's directory (and its
 orphaned ``make``) is removed by the next build, and objects a killed ``make`` may have left
 half-written in the work tree are removed before the next compile. ``make`` is the one
-long process here; it is started by :func:`~ocfs2lab.runner.process.spawn` and stopped by
+long process here; it is started by [`spawn`][ocfs2lab.runner.process.spawn] and stopped by
 its own process group on error or Ctrl-C.
 """
 
@@ -159,7 +161,9 @@ class KernelBuild:
         gcc_version: ``gcc -dumpfullversion`` of the compiler that built it.
         gcov_dirs: The profiled directories.
         key: The recipe key it was built for.
-        provenance: What it was made of (:meth:`KernelRecipe.provenance`, plus ``release``).
+        provenance: What it was made of
+            ([`KernelRecipe.provenance`][ocfs2lab.vm.kernel.KernelRecipe.provenance], plus
+            ``release``).
     """
 
     directory: Path = field(converter=Path)
@@ -258,7 +262,8 @@ def kernel_build_missing() -> list[str]:
 
 
 def check_build_host() -> None:
-    """Raise :class:`HostError` naming the packages a kernel build lacks here."""
+    """Raise [`HostError`][ocfs2lab.errors.HostError] naming the packages a kernel build lacks
+    here."""
     missing = kernel_build_missing()
     if missing:
         raise HostError(
@@ -278,13 +283,13 @@ def build_kernel(
 ) -> KernelBuild:
     """The lab kernel of ``recipe``: from the cache, or built now and cached.
 
-    The first kernel of a configuration compiles everything (about 9 minutes on two
-    cores); later ones of the same configuration (other patches, another commit or edit of
-    the tree) recompile only what their source changes touch.
+    The first kernel of a configuration compiles everything (minutes: docs/facts.md says how
+    long on two cores); later ones of the same configuration (other patches, another commit
+    or edit of the tree) recompile only what their source changes touch.
 
     Args:
         recipe: What to build (the trixie kernel with the default gcov directories).
-        cache_dir: Cache directory (as for :func:`~ocfs2lab.vm.image.build_image`).
+        cache_dir: Cache directory (as for [`build_image`][ocfs2lab.vm.image.build_image]).
         reporter: Receives the phases ``kernel source``, ``kernel configure``, ``kernel
             compile`` (advancing with the number of files compiled) and ``kernel install``.
         local: Runs the host commands.

@@ -1,6 +1,6 @@
 """A synchronous, thread-safe QMP connection to one QEMU process.
 
-``qemu.qmp``'s :class:`~qemu.qmp.QMPClient` is asyncio code. Its own synchronous shim
+``qemu.qmp``'s `QMPClient` is asyncio code. Its own synchronous shim
 (``qemu.qmp.legacy``) runs the caller's event loop, which fails inside Jupyter (a loop is
 already running there) and is not thread-safe. Here the client lives in a private event
 loop on its own thread; callers submit commands with a timeout from any thread. QMP events

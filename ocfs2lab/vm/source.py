@@ -14,13 +14,16 @@ What a lab kernel is compiled from is three layers:
   that does not apply fails here, before anything is compiled, naming the patch and the hunk.
 
 What results is a *delta*: the files whose content differs from the pristine source (or that
-it lacks, or that are deleted). :func:`sync_work_tree` makes a **work tree** hold exactly the
+it lacks, or that are deleted). [`sync_work_tree`][ocfs2lab.vm.source.sync_work_tree] makes a **work
+tree** hold exactly the
 pristine source plus that delta, rewriting only the files whose content changes, each with a
 fresh modification time, so ``make`` recompiles only what they touch. The work tree's state
 (which delta it holds) is in ``state.json`` beside it; a file being rewritten is marked
 unknown first, so an interrupted sync is repaired by the next one.
 
-Pure helpers (:func:`patch_targets`, :func:`git_blob_id`, :func:`compute_delta_changes`)
+Pure helpers ([`patch_targets`][ocfs2lab.vm.source.patch_targets],
+[`git_blob_id`][ocfs2lab.vm.source.git_blob_id],
+[`compute_delta_changes`][ocfs2lab.vm.source.compute_delta_changes])
 are apart from the functions that touch files and run commands.
 """
 
@@ -135,7 +138,7 @@ def compute_delta_changes(
 
     A delta maps a path to the blob id of its content, or ``None`` for a path the tree must
     not hold; paths outside a delta hold the pristine content (``pristine[path]``, absent when
-    the pristine source lacks them). :data:`UNKNOWN` never equals anything.
+    the pristine source lacks them). `UNKNOWN` never equals anything.
     """
     changes = []
     for path in sorted(set(held) | set(wanted)):

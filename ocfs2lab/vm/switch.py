@@ -1,15 +1,16 @@
 """The interconnect of a VM cluster: a VDE switch of the lab's own.
 
 ``with VdeSwitch() as sw:`` starts ``vde_switch`` on a control directory of its own and gives
-its path to QEMU NICs (:class:`~ocfs2lab.vm.qemu.NicSpec`). It never touches the host's
+its path to QEMU NICs ([`NicSpec`][ocfs2lab.vm.qemu.NicSpec]). It never touches the host's
 network: no tap device, no bridge, no address; the switch is a user-space process that
 forwards frames between the VMs plugged into it.
 
 The switch is stopped by its own pid. It reads commands from a pipe that only the owning
 process holds, and ``vde_switch`` exits at end of input: when the owner dies (even by
 SIGKILL), the switch ends with it. Its directory is under ``/tmp`` with the prefix
-``o2vm-`` and an ``owner`` file, so :func:`~ocfs2lab.vm.qemu.reap_stale_machines` style
-cleanup (:func:`reap_stale_switches`) can remove what a crashed owner left.
+``o2vm-`` and an ``owner`` file, so [`reap_stale_machines`][ocfs2lab.vm.qemu.reap_stale_machines]
+style cleanup ([`reap_stale_switches`][ocfs2lab.vm.switch.reap_stale_switches]) can remove what a
+crashed owner left.
 """
 
 from __future__ import annotations

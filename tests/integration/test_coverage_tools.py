@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 
 from ocfs2lab.coverage import Collected, Coverage, CoverageError, CoverageReport, GcovTree
 from ocfs2lab.coverage.report import make_report, parse_gcov_version
+from ocfs2lab.runner.base import CommandResult
 from ocfs2lab.runner.local import LocalRunner
 from ocfs2lab.vm.image import compile_probe
 from ocfs2lab.vm.kernel import find_kernel
@@ -117,7 +119,8 @@ def test_the_lines_that_ran_are_covered_and_the_others_not(probe: GcovTree, tmp_
 def test_no_data_and_a_gcov_of_another_gcc_are_refused(probe: GcovTree, tmp_path: Path) -> None:
     empty = make_report(Collected({}), [probe], tmp_path / "r")
     assert empty.summaries == {}
-    assert empty.one_line() == "no coverage data"
+    assert empty.one_line() == "tools: no data (nothing instrumented ran since the reset)"
+    assert make_report(Collected({}), [], tmp_path / "r0").one_line() == "no coverage data"
     foreign = GcovTree(
         name="kernel", tree=probe.tree, build_root=probe.build_root, gcc_version="99.1.0"
     )
@@ -136,8 +139,9 @@ def test_the_gcov_version_is_read_from_its_banner() -> None:
 
 
 def test_the_lab_kernels_notes_report_every_profiled_file(tmp_path: Path) -> None:
-    """gcovr on the lab kernel's kept tree, as reports run it: every profiled source file of
-    fs/ocfs2 and drivers/block/drbd is there (uncovered: no data), nothing else."""
+    """gcovr on the lab kernel's kept tree, as reports run it: every profiled source file
+    (fs/ocfs2, drivers/block/drbd, and whatever else the recipe profiles) is there
+    (uncovered: no data), nothing else."""
     recipe = ImageRecipe().kernel
     kernel = find_kernel(recipe) if recipe is not None else None
     if kernel is None:
@@ -147,6 +151,66 @@ def test_the_lab_kernels_notes_report_every_profiled_file(tmp_path: Path) -> Non
     files = [f.path for f in report["kernel"].files]
     assert "fs/ocfs2/super.c" in files and "fs/ocfs2/dlm/dlmrecovery.c" in files
     assert "drivers/block/drbd/drbd_main.c" in files
-    assert all(f.startswith(("fs/ocfs2/", "drivers/block/drbd/")) for f in files)
+    assert all(f.startswith(tuple(f"{d}/" for d in tree.report_dirs)) for f in files)
     assert report["kernel"].total.lines_total > 10_000
     assert report["kernel"].total.lines_covered == 0
+
+
+def cli(*args: str | Path) -> CommandResult:
+    with LocalRunner() as runner:
+        return runner.run(
+            [str(Path(sys.executable).parent / "ocfs2lab"), *map(str, args)],
+            check=False,
+            timeout=120,
+            env={"COLUMNS": "200", "NO_COLOR": "1"},
+        )
+
+
+def test_coverage_diff_of_two_example_output_folders(probe: GcovTree, tmp_path: Path) -> None:
+    """`examples/vm_kill.py --out run1` writes its report to run1/coverage/: the command line
+    finds it there, and names the two sides by the folders that tell them apart."""
+    prefix = tmp_path / "guest-gcov"
+    assert run_probe(probe, prefix, "write", str(tmp_path / "file"), "4") == 0
+    report_of(probe, prefix, tmp_path / "run1" / "coverage", html=False)
+    shutil.rmtree(prefix)
+    assert run_probe(probe, prefix, "statfs", str(tmp_path)) == 1
+    report_of(probe, prefix, tmp_path / "run2" / "coverage", html=False)
+
+    result = cli("coverage", "diff", tmp_path / "run1", tmp_path / "run2", "--name", "tools")
+    assert result.ok, result
+    lines = result.stdout.splitlines()  # the output, to redirect: stdout
+    assert lines[:2] == ["A: run1/coverage", "B: run2/coverage"], lines
+    assert any(ln.startswith("only in A (run1/coverage): ") for ln in lines)
+    assert any(ln.startswith("only in B (run2/coverage): ") for ln in lines)
+    assert "only coverage" not in result.stdout + result.stderr
+
+    shown = cli("coverage", "show", tmp_path / "run1")
+    assert shown.ok and "tools: " in shown.stdout, shown
+    assert f"report: {tmp_path / 'run1' / 'coverage'}" in shown.stdout
+    # A folder with no report, and one with two: each says what it found.
+    (tmp_path / "empty").mkdir()
+    nothing = cli("coverage", "show", tmp_path / "empty")
+    assert nothing.exit_code == 1 and "holds no coverage report" in nothing.stderr
+    assert CoverageReport.load(tmp_path / "run1").directory == tmp_path / "run1" / "coverage"
+    shutil.copytree(tmp_path / "run1" / "coverage", tmp_path / "both" / "first")
+    shutil.copytree(tmp_path / "run2" / "coverage", tmp_path / "both" / "second")
+    with pytest.raises(CoverageError, match="2 of its subfolders do: first, second"):
+        CoverageReport.load(tmp_path / "both")
+    assert CoverageReport.load(tmp_path / "both" / "first").summaries
+    # The same folder twice: the same label, as A and as B, and nothing only in one.
+    same = cli("coverage", "diff", tmp_path / "run1", tmp_path / "run1", "--name", "tools")
+    assert same.ok and same.stdout.splitlines()[:4] == [
+        "A: run1/coverage",
+        "B: run1/coverage",
+        "only in A (run1/coverage): 0 lines in 0 files",
+        "only in B (run1/coverage): 0 lines in 0 files",
+    ]
+
+
+def test_a_tool_that_never_ran_is_named_in_the_summary(probe: GcovTree, tmp_path: Path) -> None:
+    """The README's coverage example without its probe step made no tools report and said so
+    only in a log line: the report says it in its summary line too."""
+    report = report_of(probe, tmp_path / "nothing-ran", tmp_path / "r")
+    assert report.summaries == {} and report.no_data == ("tools",)
+    assert report.one_line() == "tools: no data (nothing instrumented ran since the reset)"
+    assert CoverageReport.load(tmp_path / "r").no_data == ("tools",)

@@ -344,6 +344,24 @@ def test_table_has_a_row_per_check_and_the_same_exit_code(
     assert ("ready" if json_run.exit_code == 0 else "not ready:") in result.stderr
 
 
+def test_table_reads_at_80_columns(
+    clean_env: None, json_run: CommandResult, checks: dict[str, dict[str, Any]]
+) -> None:
+    """At 80 columns (a default terminal) no check name is broken over two lines, nothing is
+    cut short with an ellipsis, and every word of what was found and what it means is there."""
+    result = run_doctor(env={"COLUMNS": "80"})
+    assert result.exit_code == json_run.exit_code
+    lines = result.stderr.splitlines()
+    assert all(len(line) <= 80 for line in lines), max(lines, key=len)
+    assert "…" not in result.stderr
+    shown = " ".join(" ".join(line.strip("│ ").split("│")) for line in lines).split()
+    for name, check in checks.items():
+        assert re.search(rf"│ {re.escape(name)}\s+│ {check['status']}\s+│", result.stderr), name
+        for word in f"{check['meaning']} {check['fix'] or ''}".split():
+            if len(word) < 30:  # longer ones (paths) may be folded over two lines
+                assert word in shown, (name, word)
+
+
 def test_table_exits_1_when_a_piece_is_missing(
     clean_env: None, path_without_qemu: dict[str, str]
 ) -> None:

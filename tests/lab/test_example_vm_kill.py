@@ -45,6 +45,7 @@ def test_the_vm_kill_script_shows_recovery_in_order_and_its_coverage(tmp_path: P
     assert [e.time for e in order] == sorted(e.time for e in order)
     assert (out_dir / "timeline.png").stat().st_size > 10_000
     coverage = CoverageReport.load(out_dir / "coverage")
+    assert CoverageReport.load(out_dir).directory == out_dir / "coverage"  # as the CLI finds it
     assert coverage.targets["kernel"] == (*survivors, "ocfs2-node-3")
     assert coverage["kernel"].file("dlm/dlmrecovery.c").lines_covered > 0
     assert coverage["kernel"].file("journal.c").lines_covered > 0

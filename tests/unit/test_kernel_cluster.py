@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, cast, get_args
 
 import pytest
 
 from ocfs2lab.errors import HostError, LifecycleError, OwnershipError, SpecError
 from ocfs2lab.experiment import DiskStall, Freeze, Kill, Partition, RecoveryExperiment
-from ocfs2lab.kernel_cluster import VM_NETWORK, VM_TIMING, SshCluster, VmCluster
+from ocfs2lab.kernel_cluster import VM_NETWORK, VM_TIMING, FaultName, SshCluster, VmCluster
 from ocfs2lab.node.ssh import SshNode
 from ocfs2lab.node.vm import VmNode, interconnect_mac
 from ocfs2lab.observe.timeline import LabEventKind, Timeline
@@ -209,3 +209,14 @@ def test_an_interconnect_without_a_gateway_allows_the_first_address() -> None:
     # A Docker network keeps its gateway address to itself.
     with pytest.raises(SpecError, match="gateway"):
         ClusterSpec(name="lab", nodes=(spec,), network=NetworkSpec(subnet="10.0.0.0/24"))
+
+
+@pytest.mark.parametrize("name", get_args(FaultName))
+def test_each_fault_is_a_method_of_its_name(tmp_path: Path, name: str) -> None:
+    """`RecoveryExperiment(cluster, fault="disk_stall")` and `with cluster.disk_stall(3):`:
+    each fault the experiment takes is a context manager on the cluster by the same name."""
+    vm = _vm_node(tmp_path, Timeline())
+    cluster = SshCluster([vm], "/dev/vdb", network=VM_NETWORK, owned=True)
+    fault = getattr(cluster, name)(vm)
+    assert fault.name == name
+    assert type(fault) is type(cluster.fault(name, vm))  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ line to the recorder (``--recorder HOST:PORT`` over TCP, or ``unix:/PATH``)::
 
 A ``hello`` line is sent on connecting and a ``bye`` line on a clean exit. The content of
 record ``seq`` of node ``node`` is derived from those two and the size alone
-(:func:`record_content`), so a reader can check it without the recorder's copy.
+(`record_content`), so a reader can check it without the recorder's copy.
 
 It stops cleanly (exit status 0, after a ``bye``) on SIGTERM or SIGINT, the record under
 way finished and reported, or after ``--count`` records. Exit status 2: the recorder

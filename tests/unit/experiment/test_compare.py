@@ -266,7 +266,7 @@ def test_none_values_are_dropped() -> None:
     # The interval excludes 0, but 3 against 4 runs cannot reach p < 0.05 (at best 0.057):
     # no shift is claimed on so few runs.
     assert f.ci_low is not None and f.ci_low > 0
-    assert f.p_value > 0.05 and f.shifted is False
+    assert f.p_value is not None and f.p_value > 0.05 and f.shifted is False
 
 
 def test_a_shift_needs_the_interval_and_the_rank_test() -> None:

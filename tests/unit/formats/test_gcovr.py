@@ -82,7 +82,12 @@ def test_line_counts_and_the_diff_of_two_runs() -> None:
     assert diff.count("b") > 3
     assert set(diff.only_a["o2probe.c"]).isdisjoint(diff.only_b["o2probe.c"])
     text = diff.render()
-    assert text.startswith(f"only io: {diff.count('a')} lines in 1 files")
+    assert text.splitlines()[:3] == [
+        "A: io",
+        "B: statfs",
+        f"only in A (io): {diff.count('a')} lines in 1 files",
+    ]
+    assert f"only in B (statfs): {diff.count('b')} lines in 1 files" in text
     assert "o2probe.c" in text
     assert diff_line_counts(io, io).identical
 

@@ -210,3 +210,70 @@ def test_missing_optional_packages_give_a_clear_error(monkeypatch: pytest.Monkey
         rich_timeline().to_dataframe()
     assert info.value.package == "pandas"
     assert "ocfs2lab[notebook]" in str(info.value)
+
+
+CAPTURED = Path(__file__).resolve().parents[2] / "data" / "timelines" / "kill-node2-of-2.jsonl"
+
+
+def label_overlaps(fig: Figure) -> list[str]:
+    """Pairs of the axes' texts (fault and phase labels) whose drawn boxes overlap, and texts
+    that stick out of the axes: what a reader could not read."""
+    fig.savefig(Path("/dev/null"), format="png")  # lay out and draw
+    ax = fig.axes[0]
+    box = ax.get_window_extent()
+    texts = [(t.get_text(), t.get_window_extent()) for t in ax.texts if t.get_text()]
+    found = []
+    for i, (a, ba) in enumerate(texts):
+        if ba.x0 < box.x0 - 1 or ba.x1 > box.x1 + 1 or ba.y0 < box.y0 - 1 or ba.y1 > box.y1 + 1:
+            found.append(f"{a!r} sticks out of the axes")
+        for b, bb in texts[i + 1 :]:
+            if ba.overlaps(bb):
+                found.append(f"{a!r} overlaps {b!r}")
+    return found
+
+
+def test_plot_labels_never_overlap() -> None:
+    """Span labels are measured as drawn and stacked in rows: phases that start together, a
+    long fault name over them, and a label at the right edge all stay readable."""
+    tl = Timeline(origin=T0)
+    tl.record(LabEventKind.FAULT_INJECTED, "kill ocfs2-node-3: injected", node="ocfs2-node-3",
+              time=T0)
+    for i, name in enumerate(["revive ocfs2-node-3", "boot ocfs2-node-3", "rejoin", "mount"]):
+        tl.record(LabEventKind.PHASE_BEGIN, name, node="ocfs2-node-3", time=T0 + 0.2 + 0.1 * i)
+    feed(tl, "ocfs2-node-1", KILL_SURVIVOR, start=T0 + 1)
+    tl.record(LabEventKind.PHASE_BEGIN, "a phase that begins at the very end", time=T0 + 9.9)
+    tl.record(LabEventKind.NOTE, "end", time=T0 + 10)
+    fig = tl.plot(unknown=False)
+    labels = [t.get_text() for t in fig.axes[0].texts]
+    assert "kill ocfs2-node-3: injected" in labels  # the node is not named twice
+    assert "boot ocfs2-node-3" in labels and "rejoin (ocfs2-node-3)" in labels
+    assert label_overlaps(fig) == []
+    # The same labels in one row on top of each other would overlap: the check can fail.
+    for text in fig.axes[0].texts:
+        text.set_y(1.0)
+    assert label_overlaps(fig) != []
+
+
+def test_plot_of_a_captured_kill() -> None:
+    """The kill of node 2 of 2 as the lab recorded it: the fault spans from the kill to the
+    revive (its heal pairs with it though it names itself otherwise), a phase whose start
+    came before the window still shows, and every kind of mark has a style of its own."""
+    tl = Timeline.load_jsonl(CAPTURED)
+    fault = next(e for e in tl.events() if e.kind is LabEventKind.FAULT_INJECTED)
+    for until in (20.0, 70.0):
+        fig = tl.plot(origin=fault.time, since=fault.time - 5, until=fault.time + until,
+                      unknown=False, title="kill of node 2")
+        assert label_overlaps(fig) == []
+    ax = fig.axes[0]
+    legend = ax.get_legend()
+    assert legend is not None
+    names = [t.get_text() for t in legend.get_texts()]
+    assert "fault_healed" not in names and "phase_end" not in names  # paired, not marks
+    labels = [t.get_text() for t in ax.texts]
+    assert "kill ocfs2-node-2: injected" in labels and "kill run 1" in labels
+    styles = {}
+    handles: list[Any] = list(legend.legend_handles)
+    for name, handle in zip(names, handles, strict=True):
+        if name in ("writer_started", "writer_stopped", "note"):
+            styles[name] = (str(handle.get_color()), str(handle.get_linestyle()))
+    assert len(set(styles.values())) == 3, styles

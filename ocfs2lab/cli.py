@@ -42,7 +42,7 @@ from ocfs2lab.runner.ssh import SshTarget
 from ocfs2lab.spec.cluster import TimingSpec
 from ocfs2lab.spec.storage import DrbdSpec
 from ocfs2lab.vm.image import build_image
-from ocfs2lab.vm.inventory import cache_entries, prune_cache
+from ocfs2lab.vm.inventory import cache_entries, disk_usage, prune_cache
 from ocfs2lab.vm.kernel import KernelBuildError
 from ocfs2lab.vm.qemu import reap_stale_machines
 from ocfs2lab.vm.recipe import ImageRecipe, KernelRecipe, cache_root
@@ -267,13 +267,24 @@ def image_list(
         )
         return
     table = Table(title=f"ocfs2lab cache ({cache_root()})")
-    for column in ("kind", "name", "size", "last used", "state", "what"):
+    for column in ("kind", "name", "size", "its own", "last used", "state", "what"):
         table.add_column(column, overflow="fold")
     for e in entries:
         state = "in use" if e.in_use else ("default" if e.protected else "")
-        table.add_row(e.kind, e.name, _size(e.size_bytes), _when(e.last_used), state, e.detail)
-    total = sum(e.size_bytes for e in entries)
-    table.caption = f"{len(entries)} entries, {_size(total)} in all"
+        table.add_row(
+            e.kind,
+            e.name,
+            _size(e.size_bytes),
+            _size(e.own_bytes),
+            _when(e.last_used),
+            state,
+            e.detail,
+        )
+    total = disk_usage(cache_root())
+    table.caption = (
+        f"{len(entries)} entries, {_size(total)} in all; 'its own': what removing it frees "
+        "(files hard-linked to another entry stay)"
+    )
     Console().print(table)
 
 
@@ -301,8 +312,8 @@ def image_prune(
         _fail(err)
     verb = "would remove" if dry_run else "removed"
     for e in removed:
-        typer.echo(f"{verb} {e.kind} {e.name} ({_size(e.size_bytes)})")
-    freed = sum(e.size_bytes for e in removed)
+        typer.echo(f"{verb} {e.kind} {e.name} ({_size(e.own_bytes)} its own)")
+    freed = sum(e.own_bytes for e in removed)
     typer.echo(f"{verb} {len(removed)} entries, {_size(freed)}")
 
 

@@ -43,6 +43,9 @@ class CacheEntry:
         name: Its directory's name.
         path: Its directory.
         size_bytes: Bytes on disk (hard-linked files counted once).
+        own_bytes: Bytes only this entry holds (files with no hard link elsewhere): what
+            removing it frees. A kernel shares most of its files with the kernel built
+            before it.
         last_used: When it was last built or used (seconds since the epoch).
         in_use: A running process uses it (a machine booted from it, a build in it).
         protected: The default recipe needs it (its image, kernel, work tree and source).
@@ -53,6 +56,7 @@ class CacheEntry:
     name: str
     path: Path
     size_bytes: int
+    own_bytes: int
     last_used: float
     in_use: bool
     protected: bool
@@ -61,18 +65,23 @@ class CacheEntry:
 
 def disk_usage(path: Path) -> int:
     """Bytes on disk below ``path``, each inode once."""
-    seen: set[tuple[int, int]] = set()
-    total = 0
+    return _usage(path)[0]
+
+
+def _usage(path: Path) -> tuple[int, int]:
+    """Bytes on disk below ``path`` (each inode once), and of those the bytes of inodes
+    whose every link is below ``path``."""
+    links: dict[tuple[int, int], list[int]] = {}
     for dirpath, _dirs, files in os.walk(path):
         for name in files:
             with contextlib.suppress(OSError):
                 st = os.lstat(os.path.join(dirpath, name))
-                key = (st.st_dev, st.st_ino)
-                if key in seen:
-                    continue
-                seen.add(key)
-                total += st.st_blocks * 512
-    return total
+                entry = links.setdefault((st.st_dev, st.st_ino), [st.st_blocks * 512, 0, 0])
+                entry[1] += 1
+                entry[2] = st.st_nlink
+    total = sum(size for size, _seen, _nlink in links.values())
+    own = sum(size for size, seen, nlink in links.values() if seen >= nlink)
+    return total, own
 
 
 def _mtime(*paths: Path) -> float:
@@ -153,12 +162,14 @@ def cache_entries(cache_dir: str | os.PathLike[str] | None = None) -> list[Cache
                 path / "manifest.json", path / "last-used", path / "state.json",
                 path / "last-kernel", path / "source.json",
             )
+            size, own = _usage(path)
             entries.append(
                 CacheEntry(
                     kind=kind,
                     name=path.name,
                     path=path,
-                    size_bytes=disk_usage(path),
+                    size_bytes=size,
+                    own_bytes=own,
                     last_used=used,
                     in_use=bool(processes_using(path)),
                     protected=(kind, path.name) in protected,

@@ -78,3 +78,13 @@ def test_disk_usage_counts_hard_links_once(tmp_path: Path) -> None:
     (tmp_path / "a").write_bytes(b"y" * 65536)
     os.link(tmp_path / "a", tmp_path / "b")
     assert 65536 <= disk_usage(tmp_path) < 2 * 65536
+
+
+def test_a_kernel_sharing_files_with_another_owns_only_the_rest(tmp_path: Path) -> None:
+    base = made(tmp_path / "kernels" / "6.12-00000000000000aa", 2, size=1 << 20)
+    other = made(tmp_path / "kernels" / "6.12-00000000000000bb", 1, size=4096)
+    os.link(base / "blob", other / "shared-bzImage")  # as a module-only rebuild leaves it
+    found = {e.name: e for e in cache_entries(tmp_path)}
+    assert found[other.name].size_bytes >= (1 << 20)
+    assert found[other.name].own_bytes < (1 << 20)  # removing it frees only its own files
+    assert found[base.name].own_bytes < (1 << 20)

@@ -10,7 +10,7 @@ packages=(
   docker.io openssh-server openssh-client busybox-static iproute2 kmod
   drbd-utils ocfs2-tools
   # The lab kernel (Debian's kernel source, built with gcov) and the coverage probe.
-  gcc libc6-dev make bc bison flex libelf-dev libssl-dev cpio linux-source-6.12
+  gcc libc6-dev make bc bison flex libelf-dev libssl-dev cpio patch linux-source-6.12
 )
 missing=()
 for p in "${packages[@]}"; do

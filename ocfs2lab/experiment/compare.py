@@ -53,6 +53,7 @@ COMPARED_FIGURES = (
     "evicted_s",
     "recovery_begin_s",
     "recovery_end_s",
+    "recovery_s",
     "replay_end_s",
     "max_stall_s",
 )

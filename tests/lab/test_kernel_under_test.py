@@ -184,8 +184,14 @@ def test_ab_kill_sees_the_delay_in_recovery_only(
     figures = {f["figure"]: f for f in result["figures"]}
     end = figures["recovery_end_s"]
     assert end["n_base"] == end["n_other"] == RUNS
-    assert abs(end["difference"] - DELAY) <= 1.5, end
     assert end["shifted"] is True and end["ci_low"] > 0, end
+    # The sleep's size, within 1.5 s, in how long DLM recovery took (its end less its
+    # begin). Counted from the fault, the end also carries the recovery thread's wake-up
+    # (0-5 s after the eviction, in both arms): with 4 runs a side that noise alone moves a
+    # difference of medians by more than 1.5 s about one time in three.
+    took = figures["recovery_s"]
+    assert abs(took["difference"] - DELAY) <= 1.5, took
+    assert took["shifted"] is True, took
     for name in ("detected_s", "evicted_s"):
         assert figures[name]["shifted"] is False, figures[name]
         assert figures[name]["ci_low"] <= 0 <= figures[name]["ci_high"], figures[name]

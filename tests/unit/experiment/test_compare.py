@@ -47,6 +47,7 @@ def _row(end: float | None, *, run: int = 1, lost: int = 0) -> dict[str, Any]:
         "evicted_s": at(-1.5),
         "recovery_begin_s": at(-1.0),
         "recovery_end_s": end,
+        "recovery_s": at(-9.0),  # moves with the planted shift
         "replay_end_s": at(0.4),
         "recovery_master": "ocfs2-node-1",
         "fenced": "",

@@ -21,15 +21,15 @@ from __future__ import annotations
 import argparse
 import logging
 import secrets
-import shutil
 import tempfile
 import time
 from pathlib import Path
 
 from ocfs2lab.kernel_cluster import VmCluster
+from ocfs2lab.vm.cache import remove_cached
 from ocfs2lab.vm.image import build_image, with_kernel
 from ocfs2lab.vm.inventory import cache_entries, disk_usage
-from ocfs2lab.vm.kernel import KernelBuild, build_kernel, work_trees_dir
+from ocfs2lab.vm.kernel import build_kernel, work_trees_dir
 from ocfs2lab.vm.recipe import ImageRecipe, KernelRecipe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,11 +38,6 @@ PATCH = ROOT / "examples" / "patches" / "0001-o2dlm-delay-recovery-master.patch"
 
 def gib(n: int) -> str:
     return f"{n / (1 << 30):.2f} GiB"
-
-
-def remove(kernel: KernelBuild) -> None:
-    shutil.rmtree(kernel.directory, ignore_errors=True)
-    kernel.directory.with_name(kernel.directory.name + ".lock").unlink(missing_ok=True)
 
 
 def main() -> None:
@@ -69,9 +64,8 @@ def main() -> None:
         )
         work = work_trees_dir() / recipe.work_name()
         print(f"  its work tree (sources and objects): {gib(disk_usage(work))}")
-        remove(full)
-        shutil.rmtree(work, ignore_errors=True)
-        work.with_name(work.name + ".lock").unlink(missing_ok=True)
+        remove_cached(full.directory)
+        remove_cached(work)
 
     with tempfile.TemporaryDirectory() as scratch:
         patch = Path(scratch) / PATCH.name
@@ -104,7 +98,7 @@ def main() -> None:
             f"  the patched kernel: {gib(disk_usage(kernel.directory))} in its directory, of "
             f"which {own / (1 << 20):.1f} MiB its own (the rest hard-linked to the base)"
         )
-        remove(kernel)
+        remove_cached(kernel.directory)
 
     print("cache:")
     for entry in cache_entries():

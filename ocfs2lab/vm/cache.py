@@ -247,6 +247,17 @@ def run_phases(
     return durations
 
 
+def lock_path(directory: Path) -> Path:
+    """The lock a build of ``directory`` holds: ``<parent>/<name>.lock``."""
+    return directory.parent / f"{directory.name}.lock"
+
+
+def remove_cached(directory: Path, local: LocalRunner | None = None) -> None:
+    """Remove a cached build (image, kernel, work tree) and its lock file."""
+    remove_tree(directory, local)
+    lock_path(directory).unlink(missing_ok=True)
+
+
 def fsync_dir(path: Path) -> None:
     """Flush a directory's entries (a rename into it) to disk."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
@@ -280,7 +291,7 @@ def build_once(
     """
     parent = final.parent
     parent.mkdir(parents=True, exist_ok=True)
-    with file_lock(parent / f"{final.name}.lock", timeout=lock_timeout, what=what):
+    with file_lock(lock_path(final), timeout=lock_timeout, what=what):
         found = load()
         if found is not None:
             return found
@@ -315,8 +326,10 @@ __all__ = [
     "file_lock",
     "fsync_dir",
     "kill_processes_using",
+    "lock_path",
     "mounts_under",
     "processes_using",
+    "remove_cached",
     "remove_stale_builds",
     "remove_tree",
     "run_phases",

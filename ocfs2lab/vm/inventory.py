@@ -25,7 +25,7 @@ from attrs import frozen
 
 from ocfs2lab.errors import SpecError
 from ocfs2lab.runner.local import LocalRunner
-from ocfs2lab.vm.cache import processes_using, remove_tree
+from ocfs2lab.vm.cache import processes_using, remove_cached
 from ocfs2lab.vm.recipe import ImageRecipe, cache_root
 
 log = logging.getLogger(__name__)
@@ -228,8 +228,7 @@ def prune_cache(
         if dry_run:
             continue
         log.info("pruning %s %s (%d bytes)", entry.kind, entry.path, entry.size_bytes)
-        remove_tree(entry.path, local)
-        entry.path.with_name(entry.path.name + ".lock").unlink(missing_ok=True)
+        remove_cached(entry.path, local)
     return removed
 
 

@@ -57,7 +57,7 @@ from ocfs2lab.errors import HostError, Ocfs2LabError
 from ocfs2lab.report import LogReporter, Reporter
 from ocfs2lab.runner.local import LocalRunner
 from ocfs2lab.runner.process import spawn
-from ocfs2lab.vm.cache import build_once, file_lock, remove_tree, run_phases
+from ocfs2lab.vm.cache import build_once, file_lock, lock_path, remove_tree, run_phases
 from ocfs2lab.vm.recipe import FRAGMENT_ASSET, MODULES_LABEL, KernelRecipe, cache_root
 from ocfs2lab.vm.source import (
     GCOV_SUFFIX,
@@ -324,8 +324,7 @@ def build_kernel(
             recipe, key, tree, tmp, work, root, reporter, local, cancel or threading.Event()
         ).run()
 
-    lock = work.parent / f"{work.name}.lock"
-    with file_lock(lock, timeout=lock_timeout, what="kernel work tree"):
+    with file_lock(lock_path(work), timeout=lock_timeout, what="kernel work tree"):
         built = build_once(
             final,
             lambda: KernelBuild.load(final, key),

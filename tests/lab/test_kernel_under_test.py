@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from ocfs2lab.errors import SpecError
+from ocfs2lab.vm.cache import remove_cached
 from ocfs2lab.vm.image import build_image
 from ocfs2lab.vm.kernel import KernelBuild, KernelBuildError, build_kernel, find_kernel
 from ocfs2lab.vm.recipe import ImageRecipe, KernelRecipe
@@ -59,8 +59,7 @@ def modules_of(kernel: KernelBuild) -> dict[str, bytes]:
 
 
 def remove_kernel(kernel: KernelBuild) -> None:
-    shutil.rmtree(kernel.directory, ignore_errors=True)
-    kernel.directory.with_name(kernel.directory.name + ".lock").unlink(missing_ok=True)
+    remove_cached(kernel.directory)
 
 
 @pytest.fixture(scope="module")

@@ -26,9 +26,8 @@ import time
 from pathlib import Path
 
 from ocfs2lab.kernel_cluster import VmCluster
-from ocfs2lab.vm.cache import remove_cached
 from ocfs2lab.vm.image import build_image, with_kernel
-from ocfs2lab.vm.inventory import cache_entries, disk_usage
+from ocfs2lab.vm.inventory import cache_entries, disk_usage, remove_entry
 from ocfs2lab.vm.kernel import build_kernel, work_trees_dir
 from ocfs2lab.vm.recipe import ImageRecipe, KernelRecipe
 
@@ -64,8 +63,8 @@ def main() -> None:
         )
         work = work_trees_dir() / recipe.work_name()
         print(f"  its work tree (sources and objects): {gib(disk_usage(work))}")
-        remove_cached(full.directory)
-        remove_cached(work)
+        remove_entry(full.directory)
+        remove_entry(work)
 
     with tempfile.TemporaryDirectory() as scratch:
         patch = Path(scratch) / PATCH.name
@@ -98,7 +97,7 @@ def main() -> None:
             f"  the patched kernel: {gib(disk_usage(kernel.directory))} in its directory, of "
             f"which {own / (1 << 20):.1f} MiB its own (the rest hard-linked to the base)"
         )
-        remove_cached(kernel.directory)
+        remove_entry(kernel.directory)
 
     print("cache:")
     for entry in cache_entries():

@@ -45,6 +45,7 @@ from ocfs2lab.spec.storage import HeartbeatSpec, VolumeSpec
 from ocfs2lab.vm.image import build_image
 from ocfs2lab.vm.qemu import DriveSpec, SshKey, proc_start_time, reap_stale_machines, run_root
 from ocfs2lab.vm.recipe import ImageRecipe, LabImage
+from ocfs2lab.vm.states import snapshots_wanted
 from ocfs2lab.vm.switch import VdeSwitch, reap_stale_switches
 
 log = logging.getLogger(__name__)
@@ -432,6 +433,9 @@ class VmCluster(SshCluster):
             machines (each reachable over SSH: `VmNode.target`, the shared disk at
             `device`), e.g. to drive them as [`SshNode`][ocfs2lab.node.ssh.SshNode].
         reporter: Receives the phases.
+        snapshots: Start nodes (and revive them) from saved states, saved at the first
+            start of each node identity; ``False`` boots cold always. Default: on, unless
+            ``$OCFS2LAB_SNAPSHOTS`` is ``0`` ([`ocfs2lab.vm.states`][ocfs2lab.vm.states]).
 
     Raises:
         SpecError: Bad input, before anything is made.
@@ -457,8 +461,10 @@ class VmCluster(SshCluster):
         log_dir: str | os.PathLike[str] | None = None,
         deploy: bool = True,
         reporter: Reporter | None = None,
+        snapshots: bool | None = None,
     ) -> None:
         self.deploy = deploy
+        self.snapshots = snapshots_wanted(snapshots)
         spec = (
             nodes
             if isinstance(nodes, ClusterSpec)
@@ -544,6 +550,7 @@ class VmCluster(SshCluster):
                 timeline=self.timeline,
                 log_dir=self.log_dir,
                 reporter=rep,
+                snapshots=self.snapshots,
             )
             for n in self.spec.nodes
         ]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ocfs2lab.errors import HostError, SpecError
 from ocfs2lab.runner.base import DEFAULT_TIMEOUT, CommandResult, Runner
+from ocfs2lab.vm.states import INSTANCE_FILE
 from ocfs2lab.wait import wait_until
 
 if TYPE_CHECKING:
@@ -231,8 +232,21 @@ class Machine:
         return self.run(["test", "-e", path], check=False, timeout=30).exit_code == 0
 
     def boot_id(self) -> str:
-        """The kernel's boot id: machines with the same boot id share one kernel."""
-        return self.run(["cat", "/proc/sys/kernel/random/boot_id"], timeout=30).stdout.strip()
+        """The kernel's identity: machines with the same one share one kernel.
+
+        The kernel's boot id; for a machine restored from a saved state, the boot id of the
+        saved kernel and the restore's instance id (``<boot id>/<instance>``): every restore
+        of one state is a kernel of its own, and a revived node differs from its earlier life.
+        """
+        out = self.run(
+            [
+                "sh",
+                "-c",
+                f"cat /proc/sys/kernel/random/boot_id; cat {INSTANCE_FILE} 2>/dev/null; true",
+            ],
+            timeout=30,
+        ).stdout.split()
+        return "/".join(out)
 
     def is_block_device(self, path: str) -> bool:
         """True when ``path`` is a block device."""

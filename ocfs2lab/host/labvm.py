@@ -16,6 +16,7 @@ from ocfs2lab.report import LogReporter, Reporter, phase
 from ocfs2lab.vm.image import build_image
 from ocfs2lab.vm.qemu import QemuMachine, QemuSpec
 from ocfs2lab.vm.recipe import ImageRecipe, LabImage
+from ocfs2lab.vm.states import snapshots_wanted
 
 
 class LabVm(SshHost, Lifecycle):
@@ -30,6 +31,8 @@ class LabVm(SshHost, Lifecycle):
         keep_failed: Keep the logs when the block (or the boot) failed.
         cache_dir: Image cache (default ``$OCFS2LAB_CACHE`` or ``~/.cache/ocfs2lab``).
         reporter: Receives the ``image`` and ``boot`` phases.
+        snapshots: Start from a saved state (saved at the first start); ``False`` boots
+            cold. Default: on, unless ``$OCFS2LAB_SNAPSHOTS`` is ``0``.
 
     Attributes:
         image: The lab image booted.
@@ -47,8 +50,10 @@ class LabVm(SshHost, Lifecycle):
         keep_failed: bool = False,
         cache_dir: str | os.PathLike[str] | None = None,
         reporter: Reporter | None = None,
+        snapshots: bool | None = None,
     ) -> None:
         self.recipe = recipe or ImageRecipe()
+        self.snapshots = snapshots_wanted(snapshots)
         self.hostname = hostname
         self.memory_mib = memory_mib
         self.cpus = cpus
@@ -76,7 +81,11 @@ class LabVm(SshHost, Lifecycle):
             )
             self.machine = self.enter(
                 QemuMachine(
-                    spec, log_dir=self.log_dir, keep_failed=self.keep_failed, reporter=self.reporter
+                    spec,
+                    log_dir=self.log_dir,
+                    keep_failed=self.keep_failed,
+                    reporter=self.reporter,
+                    snapshots=self.snapshots,
                 )
             )
         SshHost.__init__(

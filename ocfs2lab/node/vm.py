@@ -31,7 +31,7 @@ from ocfs2lab.node.base import NodeKind
 from ocfs2lab.node.ssh import SshNode, TimelineSource
 from ocfs2lab.observe.recorder import SLIRP_HOST, WriteRecorder
 from ocfs2lab.observe.sources import ConsoleFeed
-from ocfs2lab.observe.timeline import Timeline
+from ocfs2lab.observe.timeline import LabEventKind, Timeline
 from ocfs2lab.report import LogReporter, Reporter
 from ocfs2lab.runner.base import DEFAULT_TIMEOUT, CommandResult
 from ocfs2lab.runner.ssh import SshRunner
@@ -39,6 +39,7 @@ from ocfs2lab.spec.cluster import NetworkSpec, NodeSpec
 from ocfs2lab.vm.console import ConsoleLine
 from ocfs2lab.vm.qemu import DriveSpec, NicSpec, QemuMachine, QemuSpec, SshKey
 from ocfs2lab.vm.recipe import LabImage
+from ocfs2lab.vm.states import snapshots_wanted
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,9 @@ class VmNode(SshNode, Lifecycle):
         log_dir: Keep console and QEMU logs here.
         boot_timeout: Seconds a boot may take (default: the machine's, by accelerator).
         reporter: Receives the boot phases.
+        snapshots: Start from a saved state of this node when one is valid (saving it at
+            the first start); ``False`` boots cold always. Default: on, unless
+            ``$OCFS2LAB_SNAPSHOTS`` is ``0`` ([`ocfs2lab.vm.states`][ocfs2lab.vm.states]).
 
     Attributes:
         machine: The current QEMU machine (a new one after each revive).
@@ -148,8 +152,10 @@ class VmNode(SshNode, Lifecycle):
         log_dir: str | os.PathLike[str] | None = None,
         boot_timeout: float | None = None,
         reporter: Reporter | None = None,
+        snapshots: bool | None = None,
     ) -> None:
         Machine.__init__(self, _NotBooted(spec.name), spec.name)
+        self.snapshots = snapshots_wanted(snapshots)
         self._spec = spec
         self._ssh = None
         self.image = image
@@ -213,6 +219,7 @@ class VmNode(SshNode, Lifecycle):
             boot_timeout=self.boot_timeout,
             reporter=self.reporter,
             console_listeners=(self._tap,),
+            snapshots=self.snapshots,
         )
         # Logs of earlier boots stay: each boot appends to <name>.console.log.
         machine.__enter__()
@@ -222,6 +229,24 @@ class VmNode(SshNode, Lifecycle):
             raise HostError(f"{self._spec.name}: no ssh runner")
         self._use_runner(runner)
         self.interface = self.configure_interconnect()
+        if self.timeline is not None:
+            how = machine.start_note or f"booted in {machine.boot_seconds or 0:.1f} s"
+            self.timeline.record(
+                LabEventKind.NOTE,
+                f"{self._spec.name}: {how}",
+                node=self._spec.name,
+                data={
+                    "restored": machine.restored,
+                    "start_s": machine.boot_seconds,
+                    "instance": machine.instance,
+                    "clock_offset_s": machine.clock_offset,
+                },
+            )
+
+    @property
+    def restored(self) -> bool:
+        """True when the current machine was restored from a saved state."""
+        return self.machine is not None and self.machine.restored
 
     def configure_interconnect(self) -> str:
         """Put ``spec.address`` on the interconnect NIC (found by its MAC) and bring it up.

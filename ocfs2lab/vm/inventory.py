@@ -27,11 +27,12 @@ from ocfs2lab.errors import SpecError
 from ocfs2lab.runner.local import LocalRunner
 from ocfs2lab.vm.cache import processes_using, remove_cached
 from ocfs2lab.vm.recipe import ImageRecipe, cache_root
+from ocfs2lab.vm.states import SAVED_JSON, STATES_DIR, describe_slot, read_meta
 
 log = logging.getLogger(__name__)
 
 #: Kinds of cache entries, in the order they are listed.
-KINDS = ("image", "kernel", "work tree", "source")
+KINDS = ("image", "state", "kernel", "work tree", "source")
 
 
 @frozen
@@ -39,8 +40,9 @@ class CacheEntry:
     """One thing in the cache.
 
     Attributes:
-        kind: ``image``, ``kernel``, ``work tree`` or ``source``.
-        name: Its directory's name.
+        kind: ``image``, ``state`` (a saved machine state, inside its image's directory:
+            its size counts in the image's too), ``kernel``, ``work tree`` or ``source``.
+        name: Its directory's name (``<image>/<slot>`` for a state).
         path: Its directory.
         size_bytes: Bytes on disk (hard-linked files counted once).
         own_bytes: Bytes only this entry holds (files with no hard link elsewhere): what
@@ -130,18 +132,75 @@ def _describe(kind: str, path: Path) -> str:
         if info.get("profile"):
             parts.append(f"profile {info['profile']}")
         return "; ".join(parts)
+    if kind == "state":
+        meta = read_meta(path) or {}
+        inputs = meta.get("inputs")
+        kernel = Path(str(inputs.get("kernel", "?"))) if isinstance(inputs, dict) else None
+        where = kernel.parent.name if kernel is not None else "?"
+        gone = "; its kernel is gone" if _orphaned(path) else ""
+        return f"{describe_slot(meta)}; kernel {where}{gone}"
     if kind == "work tree":
         return "sources and objects of one configuration"
     return "Debian's kernel source, unpacked"
 
 
+def _state_dirs(images: Path) -> list[Path]:
+    """Every saved-state slot of every image."""
+    if not images.is_dir():
+        return []
+    return sorted(
+        slot
+        for image in images.iterdir()
+        if image.is_dir() and not image.name.startswith(".")
+        for slot in (image / STATES_DIR).glob("*")
+        if slot.is_dir() and not slot.name.startswith(".")
+    )
+
+
+def _orphaned(slot: Path) -> bool:
+    """True when an image or kernel file the slot was saved from is gone."""
+    meta = read_meta(slot)
+    inputs = meta.get("inputs") if meta else None
+    if not isinstance(inputs, dict):
+        return True
+    return not all(Path(str(p)).exists() for p in inputs.values())
+
+
+def remove_orphan_states(
+    cache_dir: str | os.PathLike[str] | None = None, local: LocalRunner | None = None
+) -> list[Path]:
+    """Remove the saved states whose image or kernel files are gone (a kernel was removed):
+    they can never be restored again. States in use by a running machine stay."""
+    root = Path(cache_dir) if cache_dir is not None else cache_root()
+    removed = []
+    for slot in _state_dirs(root / "images"):
+        if _orphaned(slot) and not processes_using(slot):
+            log.info("removing saved state %s: its image or kernel is gone", slot)
+            remove_cached(slot, local)
+            removed.append(slot)
+    return removed
+
+
+def remove_entry(path: Path, local: LocalRunner | None = None) -> None:
+    """Remove one cache entry (image, kernel, work tree, source, state), its lock, and the
+    saved states that depended on it."""
+    remove_cached(path, local)
+    root = path.parent.parent if path.parent.name in {"images", "kernels"} else None
+    if root is not None:
+        remove_orphan_states(root, local)
+
+
 def _entries_of(kind: str, parent: Path) -> Iterable[Path]:
+    if kind == "state":
+        return _state_dirs(parent)
     if not parent.is_dir():
         return []
     return sorted(
-        p for p in parent.iterdir() if p.is_dir() and not p.name.startswith(".") and (
-            kind != "kernel" or p.name not in {"work", "src"}
-        )
+        p
+        for p in parent.iterdir()
+        if p.is_dir()
+        and not p.name.startswith(".")
+        and (kind != "kernel" or p.name not in {"work", "src"})
     )
 
 
@@ -151,6 +210,7 @@ def cache_entries(cache_dir: str | os.PathLike[str] | None = None) -> list[Cache
     protected = _protected_names(root)
     places = {
         "image": root / "images",
+        "state": root / "images",
         "kernel": root / "kernels",
         "work tree": root / "kernels" / "work",
         "source": root / "kernels" / "src",
@@ -159,14 +219,18 @@ def cache_entries(cache_dir: str | os.PathLike[str] | None = None) -> list[Cache
     for kind in KINDS:
         for path in _entries_of(kind, places[kind]):
             used = _mtime(
-                path / "manifest.json", path / "last-used", path / "state.json",
-                path / "last-kernel", path / "source.json",
+                path / "manifest.json",
+                path / "last-used",
+                path / "state.json",
+                path / "last-kernel",
+                path / "source.json",
+                path / SAVED_JSON,
             )
             size, own = _usage(path)
             entries.append(
                 CacheEntry(
                     kind=kind,
-                    name=path.name,
+                    name=f"{path.parent.parent.name}/{path.name}" if kind == "state" else path.name,
                     path=path,
                     size_bytes=size,
                     own_bytes=own,
@@ -189,7 +253,9 @@ def prune_cache(
     local: LocalRunner | None = None,
 ) -> list[CacheEntry]:
     """Remove cache entries that are unused: last used more than ``older_than`` seconds ago,
-    or beyond the ``keep`` most recently used of their kind (either rule removes).
+    or beyond the ``keep`` most recently used of their kind (either rule removes). Saved
+    states go with their image, and with their kernel: a state whose image or kernel is
+    gone is removed whatever the rules.
 
     What a running process uses and what the default recipe boots are never removed.
 
@@ -222,14 +288,27 @@ def prune_cache(
             continue
         too_old = older_than is not None and now - entry.last_used > older_than
         too_many = keep is not None and rank >= keep
-        if not (too_old or too_many):
+        orphan = entry.kind == "state" and _orphaned(entry.path)
+        if not (too_old or too_many or orphan):
+            continue
+        if not entry.path.exists():  # a state inside an image removed just before
             continue
         removed.append(entry)
         if dry_run:
             continue
         log.info("pruning %s %s (%d bytes)", entry.kind, entry.path, entry.size_bytes)
         remove_cached(entry.path, local)
+    if not dry_run:
+        remove_orphan_states(cache_dir, local)
     return removed
 
 
-__all__ = ["KINDS", "CacheEntry", "cache_entries", "disk_usage", "prune_cache"]
+__all__ = [
+    "KINDS",
+    "CacheEntry",
+    "cache_entries",
+    "disk_usage",
+    "prune_cache",
+    "remove_entry",
+    "remove_orphan_states",
+]

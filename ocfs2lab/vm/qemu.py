@@ -41,6 +41,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
+import attrs
 from attrs import field, frozen, validators
 
 from ocfs2lab.errors import LifecycleError, Ocfs2LabError, SpecError, TransportError
@@ -50,9 +51,33 @@ from ocfs2lab.runner.base import Runner
 from ocfs2lab.runner.local import LocalRunner
 from ocfs2lab.runner.ssh import SshRunner, SshTarget
 from ocfs2lab.vm.accel import MACHINE, QEMU_BINARY, Accel, accel_argv, default_accel
+from ocfs2lab.vm.cache import build_once
 from ocfs2lab.vm.console import ConsoleLine, SerialConsole
 from ocfs2lab.vm.qmp import QmpConnection, QmpEvent
 from ocfs2lab.vm.recipe import SSH_NIC_MAC, LabImage, cache_root
+from ocfs2lab.vm.states import (
+    DEVICE_STATE,
+    KEY_NAME,
+    RAM_BACKEND_ID,
+    RAM_FILE,
+    ROOT_OVERLAY,
+    STATE_TIMEOUT,
+    MemoryFile,
+    SavedState,
+    SavedStateError,
+    check_saved,
+    clock_correction_script,
+    discard_state,
+    identity_script,
+    load_device_state,
+    parse_guest_clock,
+    qemu_version,
+    save_device_state,
+    slot_name,
+    snapshots_wanted,
+    states_dir,
+    write_meta,
+)
 from ocfs2lab.wait import Deadline, wait_until
 
 log = logging.getLogger(__name__)
@@ -73,6 +98,8 @@ QMP_TIMEOUT = 30.0
 READY_MARK = "ocfs2lab: ssh ready"
 #: Seconds after which the host stops waiting for `READY_MARK` and probes sshd itself.
 READY_MARK_GRACE = 120.0
+#: A restored guest's clock is corrected again when it is further than this from the host's.
+CLOCK_TOLERANCE_NS = 20_000_000
 
 _ID = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
 _HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
@@ -387,6 +414,8 @@ def build_argv(
     name: str | None = None,
     pidfile: Path | None = None,
     uuid: str | None = None,
+    memory: MemoryFile | None = None,
+    incoming: bool = False,
 ) -> list[str]:
     """The full QEMU argv for ``spec`` (pure: no files are touched).
 
@@ -404,6 +433,8 @@ def build_argv(
             checks).
         uuid: The machine's SMBIOS UUID. systemd derives the machine id from it (the image's
             ``/etc/machine-id`` is empty), so each machine needs its own.
+        memory: Guest RAM in a file (saving or restoring a state); plain RAM otherwise.
+        incoming: Start stopped, waiting for a device state (``-incoming defer``).
     """
     if spec.write_base:
         root = f"file={root_disk},format=raw,if=none,id=drv-root,cache=writeback,discard=unmap"
@@ -418,7 +449,7 @@ def build_argv(
         "-name",
         name or f"ocfs2lab-{spec.hostname}",
         "-machine",
-        MACHINE,
+        MACHINE if memory is None else f"{MACHINE},memory-backend={RAM_BACKEND_ID}",
         *accel_argv(accel),
         "-smp",
         str(spec.cpus),
@@ -445,6 +476,10 @@ def build_argv(
         f"virtio-net-pci,netdev=ssh0,mac={SSH_NIC_MAC},id=ssh0-dev",
         "-device",
         "virtio-rng-pci",
+        # A new generation ID at every start: a restored guest learns that it is a clone
+        # and reseeds its RNG at once (Linux VMGENID).
+        "-device",
+        "vmgenid,guid=auto",
         "-chardev",
         "stdio,id=con0,signal=off",
         "-serial",
@@ -464,6 +499,10 @@ def build_argv(
         argv += ["-pidfile", str(pidfile)]
     if uuid is not None:
         argv += ["-uuid", uuid]
+    if memory is not None:
+        argv += memory.argv()
+    if incoming:
+        argv += ["-S", "-incoming", "defer"]
     return argv
 
 
@@ -570,8 +609,10 @@ class QemuMachine(Lifecycle):
         local: LocalRunner | None = None,
         work_root: str | os.PathLike[str] | None = None,
         console_listeners: Iterable[Callable[[ConsoleLine], None]] = (),
+        snapshots: bool = False,
     ) -> None:
         self.spec = spec
+        self.snapshots = snapshots
         self.console_listeners = tuple(console_listeners)
         self.log_dir = Path(log_dir) if log_dir is not None else None
         self.keep_failed = keep_failed
@@ -600,6 +641,21 @@ class QemuMachine(Lifecycle):
         self._started_mono = 0.0
         self._failed = False
         self._stopped = False
+        #: True when the machine was restored from a saved state rather than booted.
+        self.restored = False
+        #: How the machine started, in words (restored from which state, or why it booted
+        #: cold); empty for a plain boot.
+        self.start_note = ""
+        #: This start's instance id: a restored guest has it in ``/run/ocfs2lab/instance``.
+        self.instance = uuid_module.uuid4().hex
+        #: The saved state it was restored from.
+        self.saved_state: SavedState | None = None
+        self._memory: MemoryFile | None = None
+        self._incoming = False
+        self._cmdline_key: SshKey | None = None
+        self._argv_uuid: str | None = None
+        #: A restored guest's clock less the host's, in seconds, after it was set.
+        self.clock_offset: float | None = None
 
     def describe(self) -> str:
         """``QemuMachine <hostname>``."""
@@ -685,16 +741,27 @@ class QemuMachine(Lifecycle):
         self._failed = True
         self._stopped = False
         self._ready = self._ssh_ready = False
+        self.restored = False
+        self.start_note = ""
+        self.instance = uuid_module.uuid4().hex
+        self.saved_state = None
+        self._memory = None
+        self._incoming = False
+        self._cmdline_key = None
+        self._argv_uuid = None
         with self.step("prepare"):
             self._prepare_dirs()
         if self.spec.ssh_forward and self.ssh_key is None:
             with self.step("ssh key"):
                 assert self.work_dir is not None
                 self.ssh_key = SshKey.generate(self.work_dir, runner=self.local)
-        with self.step("overlay"):
-            self._make_overlay()
         with self.step("accelerator"):
             self.accel = self.spec.accel or default_accel(self.spec.image.kernel, self.local)
+        if self._states_usable() and self._start_from_saved_state():
+            self._failed = False
+            return
+        with self.step("overlay"):
+            self._make_overlay()
         with phase(self.reporter, f"boot {self.spec.hostname}"):
             with self.step("start qemu"):
                 self._start()
@@ -743,13 +810,288 @@ class QemuMachine(Lifecycle):
             self.overlay = base
             return
         assert self.work_dir is not None
-        overlay = self.work_dir / "root.qcow2"
+        overlay = self._create_overlay(self.work_dir / "root.qcow2", base, "raw")
+        self.undo(lambda: overlay.unlink(missing_ok=True), "delete overlay")
+
+    def _create_overlay(self, overlay: Path, backing: Path, backing_format: str) -> Path:
+        overlay.unlink(missing_ok=True)
         self.local.run(
-            ["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base), "-F", "raw", str(overlay)],
+            [
+                "qemu-img",
+                "create",
+                "-q",
+                "-f",
+                "qcow2",
+                "-b",
+                str(backing),
+                "-F",
+                backing_format,
+                str(overlay),
+            ],
             timeout=60,
         )
         self.overlay = overlay
-        self.undo(lambda: overlay.unlink(missing_ok=True), "delete overlay")
+        return overlay
+
+    # -- saved states ----------------------------------------------------------------------
+    def _states_usable(self) -> bool:
+        return (
+            self.snapshots
+            and snapshots_wanted()
+            and not self.spec.write_base
+            and self.spec.ssh_forward
+            and self.ssh_key is not None
+        )
+
+    def _boot_limit(self) -> float:
+        return self.boot_timeout or (600.0 if (self.accel or "tcg") == "tcg" else 120.0)
+
+    def state_inputs(self) -> dict[str, Path]:
+        """The image and kernel files a saved state of this machine depends on, by role."""
+        image = self.spec.image
+        inputs = {"root disk": image.root_disk.absolute(), "kernel": image.kernel.absolute()}
+        if image.initrd is not None:
+            inputs["initrd"] = image.initrd.absolute()
+        if image.modules_disk is not None:
+            inputs["modules disk"] = image.modules_disk.absolute()
+        return inputs
+
+    def guest_view(self) -> list[str]:
+        """What the guest sees of this machine: the QEMU options with every host-side part
+        (file paths, ports, sockets, names, keys) replaced by a placeholder, and the extra
+        disks' sizes. Two machines with equal views can share a saved state."""
+        image = attrs.evolve(
+            self.spec.image,
+            root_disk=Path("/image/root"),
+            kernel=Path("/image/kernel"),
+            initrd=Path("/image/initrd") if self.spec.image.initrd is not None else None,
+            modules_disk=(
+                Path("/image/modules") if self.spec.image.modules_disk is not None else None
+            ),
+        )
+        canonical = attrs.evolve(
+            self.spec,
+            image=image,
+            drives=[attrs.evolve(d, path=Path(f"/drive/{d.id}")) for d in self.spec.drives],
+            nics=[attrs.evolve(n, vde_socket=Path("/switch")) for n in self.spec.nics],
+            ssh_key=None,
+        )
+        argv = build_argv(
+            canonical,
+            accel=self.accel or "tcg",
+            root_disk=Path("/overlay"),
+            qmp_socket=Path("/qmp"),
+            ssh_port=22 if self.spec.ssh_forward else None,
+            ssh_key=None,
+            name="machine",
+            memory=MemoryFile(Path("/ram"), self.spec.memory_mib, shared=False),
+        )
+        sizes = [f"{d.id}:{d.path.stat().st_size}" for d in self.spec.drives]
+        return [*argv, *sizes]
+
+    def _note(self, text: str, *, warning: bool = False) -> None:
+        self.start_note = text
+        log.log(logging.WARNING if warning else logging.INFO, "%s: %s", self.describe(), text)
+
+    def _start_from_saved_state(self) -> bool:
+        """Restore the machine from its slot, saving the slot first when it has none (or an
+        invalid one). False when it must boot cold: nothing is left running then."""
+        view, inputs = self.guest_view(), self.state_inputs()
+        slot = states_dir(self.spec.image.root_disk) / slot_name(self.spec.hostname, view, inputs)
+        qemu = qemu_version()
+        rejected: list[str] = []
+        saved_now: list[float] = []
+
+        def load() -> SavedState | None:
+            try:
+                return check_saved(slot, guest_view=view, inputs=inputs, qemu=qemu)
+            except SavedStateError as err:
+                if err.found:
+                    log.warning(
+                        "%s: saved state %s discarded: %s", self.describe(), slot.name, err.reason
+                    )
+                    rejected.append(err.reason)
+                return None
+
+        def build(tmp: Path) -> None:
+            saved_now.append(self._save_state(tmp, view, inputs, qemu))
+
+        try:
+            with self.step("saved state"):
+                state = build_once(
+                    slot,
+                    load,
+                    build,
+                    what=f"saved state {slot.name}",
+                    lock_timeout=self._boot_limit() + STATE_TIMEOUT,
+                    local=self.local,
+                )
+        except Ocfs2LabError as err:
+            self._abandon()
+            self._note(f"cold boot: no saved state could be made ({err.message})", warning=True)
+            return False
+        try:
+            with self.step("restore"), phase(self.reporter, f"restore {self.spec.hostname}"):
+                self._restore(state)
+        except Ocfs2LabError as err:
+            reason = err.reason if isinstance(err, SavedStateError) else err.message
+            self._abandon()
+            discard_state(state, local=self.local)
+            self._note(f"saved state {state.name} discarded: {reason}; cold boot", warning=True)
+            return False
+        how = f"restored from saved state {state.name} in {self.boot_seconds:.1f} s"
+        if rejected:
+            how += f" (the old one was discarded: {rejected[0]}; saved again)"
+        elif saved_now:
+            how += f" (saved just now, in {saved_now[0]:.1f} s)"
+        self._note(how)
+        return True
+
+    def _save_state(self, tmp: Path, view: list[str], inputs: dict[str, Path], qemu: str) -> float:
+        """Boot the machine cold with its RAM in ``tmp``, save its device state there and
+        stop it: the slot, before the lab changed anything in the guest."""
+        started = time.monotonic()
+        key = SshKey.generate(tmp, runner=self.local, name=KEY_NAME)
+        self._create_overlay(tmp / ROOT_OVERLAY, self.spec.image.root_disk.absolute(), "raw")
+        self._cmdline_key = key
+        self._memory = MemoryFile(tmp / RAM_FILE, self.spec.memory_mib, shared=True)
+        self._incoming = False
+        self._argv_uuid = self.uuid
+        with phase(self.reporter, f"boot {self.spec.hostname} (to save its state)"):
+            self._start()
+            self._wait_ready()
+        boot_seconds = self.boot_seconds
+        # Established TCP connections would not survive a restore: none may be open.
+        if self._ssh is not None:
+            self._ssh.close()
+            self._ssh = None
+        self._ssh_ready = self._ready = False
+        save_seconds = save_device_state(self.qmp, tmp / DEVICE_STATE, alive=lambda: self.running)
+        self.quit()
+        if self.wait_exit(30.0) is None:
+            self._kill()
+        self._close_handles()
+        self._stopped = False
+        write_meta(
+            tmp,
+            hostname=self.spec.hostname,
+            guest_view=view,
+            inputs=inputs,
+            qemu=qemu,
+            memory_mib=self.spec.memory_mib,
+            uuid=self.uuid,
+            public_key=key.public_key,
+            boot_seconds=boot_seconds,
+            save_seconds=save_seconds,
+        )
+        return time.monotonic() - started
+
+    def _restore(self, state: SavedState) -> None:
+        """Start QEMU on the saved state, then give the guest its own identity and clock.
+
+        Raises:
+            SavedStateError: QEMU refused the state, or the guest did not answer.
+        """
+        assert self.work_dir is not None and self.ssh_key is not None
+        self._create_overlay(self.work_dir / "root.qcow2", state.root_overlay, "qcow2")
+        saved_key = SshKey(state.private_key, state.public_key)
+        self._cmdline_key = saved_key
+        self._memory = MemoryFile(state.ram, self.spec.memory_mib, shared=False)
+        self._incoming = True
+        self._argv_uuid = state.uuid
+        self._start()
+        try:
+            load_device_state(self.qmp, state.device_state, alive=lambda: self.running)
+        except Ocfs2LabError as err:
+            stderr = self._qemu_stderr().strip().splitlines()
+            detail = stderr[-1] if stderr else err.message
+            raise SavedStateError(state.directory, f"QEMU did not load it: {detail}") from err
+        self.saved_state = state
+        limit = min(self._boot_limit(), 180.0)
+        saved = self._ssh_runner(saved_key, "ssh-saved")
+        try:
+            self._connect(saved, limit, state)
+            self._give_identity(saved, state)
+        finally:
+            saved.close()
+        self._cmdline_key = None
+        main = self._ssh_runner(self.ssh_key)
+        self._ssh = main
+        self._connect(main, limit, state)
+        self._ssh_ready = self._ready = True
+        self.restored = True
+        self.boot_seconds = time.monotonic() - self._started_mono
+
+    def _connect(self, runner: SshRunner, limit: float, state: SavedState) -> None:
+        last: list[str] = []
+
+        def probe() -> bool | None:
+            if not self.running:
+                raise SavedStateError(
+                    state.directory, f"QEMU exited after the restore: {self._qemu_stderr()[-300:]}"
+                )
+            try:
+                runner.connect()
+            except TransportError as err:
+                last[:] = [err.message]
+                return None
+            return True
+
+        try:
+            wait_until(
+                probe, what=f"ssh to restored {self.describe()}", timeout=limit, interval=0.05
+            )
+        except SavedStateError:
+            raise
+        except Ocfs2LabError as err:
+            raise SavedStateError(
+                state.directory,
+                f"the restored guest did not answer ssh ({last[0] if last else err.message})",
+            ) from err
+
+    def _give_identity(self, runner: SshRunner, state: SavedState) -> None:
+        """Clock, hostname, machine id, instance id and login key of the restored guest."""
+        assert self.ssh_key is not None
+        script = identity_script(
+            hostname=self.spec.hostname,
+            machine_id=uuid_module.UUID(self.uuid).hex,
+            instance=self.instance,
+            public_key=self.ssh_key.public_key,
+            clock=time.time(),
+            flush_devices=[f"/dev/disk/by-id/virtio-{d.serial}" for d in self.spec.drives],
+            slot=state.name,
+        )
+        sent = time.time()
+        out = runner.run(["sh", "-s"], input=script, timeout=60).stdout
+        back = time.time()
+        offset = parse_guest_clock(out) - int((sent + back) / 2 * 1e9)
+        # The script set the host's time as it was sent; the transfer delayed it. Shift by
+        # what is left (relative, so this transfer's own delay does not count).
+        if abs(offset) > CLOCK_TOLERANCE_NS:
+            sent = time.time()
+            out = runner.run(["sh", "-s"], input=clock_correction_script(offset), timeout=60).stdout
+            back = time.time()
+            offset = parse_guest_clock(out) - int((sent + back) / 2 * 1e9)
+        self.clock_offset = offset / 1e9
+
+    def _abandon(self) -> None:
+        """Stop a start that failed half way (capture or restore) so a cold boot can follow."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(30.0)
+        self._close_handles()
+        self._ssh = None
+        self._ssh_ready = self._ready = False
+        self._memory = None
+        self._incoming = False
+        self._cmdline_key = None
+        self._argv_uuid = None
+        self.saved_state = None
+        if self.overlay is not None and self.overlay.parent == self.work_dir:
+            self.overlay.unlink(missing_ok=True)
+        self.overlay = None
 
     def _start(self) -> None:
         last_error = ""
@@ -778,10 +1120,12 @@ class QemuMachine(Lifecycle):
             root_disk=self.overlay,
             qmp_socket=qmp_socket,
             ssh_port=self.ssh_port,
-            ssh_key=self.ssh_key,
+            ssh_key=self._cmdline_key or self.ssh_key,
             name=f"ocfs2lab-{self.spec.hostname}",
             pidfile=self.work_dir / "qemu.pid" if self.work_dir else None,
-            uuid=self.uuid,
+            uuid=self._argv_uuid or self.uuid,
+            memory=self._memory,
+            incoming=self._incoming,
         )
         first = self._proc is None
         log.info("%s: starting QEMU", self.describe())
@@ -861,18 +1205,21 @@ class QemuMachine(Lifecycle):
 
         wait_until(probe, what=f"{self.describe()} running", timeout=timeout)
 
-    def _wait_ssh(self, timeout: float) -> None:
-        assert (
-            self.ssh_port is not None and self.ssh_key is not None and self.socket_dir is not None
-        )
+    def _ssh_runner(self, key: SshKey, name: str = "ssh") -> SshRunner:
+        assert self.ssh_port is not None and self.socket_dir is not None
         target = SshTarget(
             host="127.0.0.1",
             port=self.ssh_port,
             user="root",
-            identity_file=self.ssh_key.private_key,
+            identity_file=key.private_key,
             connect_timeout=15.0,
         )
-        self._ssh = SshRunner(target, self.socket_dir / "ssh")
+        return SshRunner(target, self.socket_dir / name)
+
+    def _wait_ssh(self, timeout: float) -> None:
+        key = self._cmdline_key or self.ssh_key
+        assert key is not None
+        self._ssh = self._ssh_runner(key)
         last: list[str] = []
         mark_deadline = Deadline(READY_MARK_GRACE)
         console = self._console

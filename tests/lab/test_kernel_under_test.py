@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 
 from ocfs2lab.errors import SpecError
-from ocfs2lab.vm.cache import remove_cached
 from ocfs2lab.vm.image import build_image
+from ocfs2lab.vm.inventory import remove_entry
 from ocfs2lab.vm.kernel import KernelBuild, KernelBuildError, build_kernel, find_kernel
 from ocfs2lab.vm.recipe import ImageRecipe, KernelRecipe
 from ocfs2lab.vm.source import tree_state
@@ -59,7 +59,7 @@ def modules_of(kernel: KernelBuild) -> dict[str, bytes]:
 
 
 def remove_kernel(kernel: KernelBuild) -> None:
-    remove_cached(kernel.directory)
+    remove_entry(kernel.directory)
 
 
 @pytest.fixture(scope="module")

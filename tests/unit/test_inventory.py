@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ocfs2lab.errors import SpecError
-from ocfs2lab.vm.inventory import cache_entries, disk_usage, prune_cache
+from ocfs2lab.vm.inventory import cache_entries, disk_usage, prune_cache, remove_entry
 from ocfs2lab.vm.recipe import ImageRecipe, KernelRecipe
 
 
@@ -58,8 +58,12 @@ def test_what_a_process_holds_open_is_kept(tmp_path: Path) -> None:
     busy = made(tmp_path / "kernels" / "6.12-00000000000000dd", 90)
     idle = made(tmp_path / "kernels" / "6.12-00000000000000ee", 90)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys,time; f=open(sys.argv[1]); time.sleep(60)",
-         str(busy / "blob")],
+        [
+            sys.executable,
+            "-c",
+            "import sys,time; f=open(sys.argv[1]); time.sleep(60)",
+            str(busy / "blob"),
+        ],
     )
     try:
         deadline = time.monotonic() + 30
@@ -88,3 +92,43 @@ def test_a_kernel_sharing_files_with_another_owns_only_the_rest(tmp_path: Path) 
     assert found[other.name].size_bytes >= (1 << 20)
     assert found[other.name].own_bytes < (1 << 20)  # removing it frees only its own files
     assert found[base.name].own_bytes < (1 << 20)
+
+
+def test_saved_states_are_listed_with_their_image_and_go_with_their_kernel(
+    tmp_path: Path,
+) -> None:
+    image = made(tmp_path / "images" / ImageRecipe().short_name, 1)
+    kernel = made(tmp_path / "kernels" / "6.12-00000000000000ab", 1)
+    (kernel / "bzImage").write_bytes(b"k")
+    slots = []
+    for node in ("node1", "node2"):
+        slot = image / "states" / f"{node}-0123456789abcdef"
+        slot.mkdir(parents=True)
+        (slot / "ram").write_bytes(b"r" * 8192)
+        (slot / "saved.json").write_text(
+            json.dumps(
+                {
+                    "hostname": node,
+                    "memory_mib": 1024,
+                    "saved_at": time.time(),
+                    "inputs": {"root disk": str(image / "blob"), "kernel": str(kernel / "bzImage")},
+                }
+            )
+        )
+        slots.append(slot)
+    entries = cache_entries(tmp_path)
+    states = [e for e in entries if e.kind == "state"]
+    assert sorted(e.name for e in states) == [f"{image.name}/{s.name}" for s in slots]
+    assert all(f"kernel {kernel.name}" in e.detail and "1024 MiB" in e.detail for e in states)
+    image_entry = next(e for e in entries if e.kind == "image")
+    assert image_entry.size_bytes >= 2 * 8192  # the image's size holds its states
+    # Nothing is old or beyond the count: the states stay, until their kernel goes.
+    assert prune_cache(keep=10, cache_dir=tmp_path) == []
+    (kernel / "bzImage").unlink()  # as if the kernel were rebuilt elsewhere: orphans
+    assert sorted(e.name for e in prune_cache(keep=10, cache_dir=tmp_path, dry_run=True)) == [
+        f"{image.name}/{s.name}" for s in slots
+    ]
+    (kernel / "bzImage").write_bytes(b"k")
+    remove_entry(kernel)  # the kernel goes, and the states saved with it
+    assert not kernel.exists() and image.exists()
+    assert not any(s.exists() for s in slots)

@@ -25,6 +25,7 @@ LAB_ORDER = (
     "test_pytest_plugin",
     "test_example_notebook",
     "test_vm_boot",
+    "test_snapshots",
     "test_ssh_cluster",
     "test_vm_crash",
 )

@@ -190,6 +190,11 @@ class VmNode(SshNode, Lifecycle):
         return self._spec.name
 
     @property
+    def mac(self) -> str:
+        """The interconnect NIC's MAC address."""
+        return interconnect_mac(self._spec.number)
+
+    @property
     def device(self) -> str:
         """The shared disk's path in the guest."""
         return f"/dev/disk/by-id/virtio-{self.shared.serial}"

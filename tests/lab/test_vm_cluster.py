@@ -8,6 +8,7 @@ module, nothing of the cluster may remain: no QEMU process, overlay, switch or s
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,8 +16,10 @@ import pytest
 
 from ocfs2lab.experiment import RecoveryExperiment, RecoveryReport
 from ocfs2lab.formats.gcovr import parse_summary
+from ocfs2lab.formats.iproute import link_by_mac, parse_links
 from ocfs2lab.formats.kmsg import EventKind
 from ocfs2lab.kernel_cluster import VM_TIMING, VmCluster
+from ocfs2lab.node.vm import VmNode
 from ocfs2lab.observe.timeline import Expect, LabEventKind
 from ocfs2lab.vm.qemu import proc_start_time
 from tests.support.examples import probe_line
@@ -182,6 +185,53 @@ def _check_report_against_events(
 def _whole_again(cluster: VmCluster) -> None:
     status = cluster.status()
     assert status.mounted == status.nodes and status.kernel_nodes == 3
+
+
+def clock_offset(node: VmNode) -> float:
+    """A guest's wall clock less the host's, from one round trip (its midpoint)."""
+    sent = time.time()
+    out = node.run(["date", "+%s.%N"], timeout=30).stdout
+    return float(out) - (sent + time.time()) / 2
+
+
+def test_nodes_are_restored_with_their_own_identity(cluster: VmCluster) -> None:
+    """The nodes started from saved states (saved by the first start of each node identity,
+    in this run or an earlier one); each has its own name, MAC, address, machine id and
+    kernel identity, and the host's time."""
+    machine_ids = set()
+    for vm in cluster.vms:
+        assert vm.machine is not None
+        assert vm.restored, vm.machine.start_note
+        assert vm.run(["hostname"]).stdout.strip() == vm.spec.name
+        link = link_by_mac(parse_links(vm.run(["ip", "-j", "link"]).stdout), vm.mac)
+        assert link is not None and link.name == vm.interface
+        assert vm.check_interconnect(cluster.spec.network) == vm.interface
+        assert abs(clock_offset(vm)) < 1.0
+        machine_ids.add(vm.run(["cat", "/etc/machine-id"]).stdout.strip())
+        assert vm.boot_id().endswith("/" + vm.machine.instance)
+    assert len(machine_ids) == 3
+    assert len({vm.boot_id() for vm in cluster.vms}) == 3
+    starts = [
+        e
+        for e in cluster.timeline.events(LabEventKind.NOTE)
+        if e.lab is not None and e.lab.data.get("restored")
+    ]
+    assert {e.node for e in starts} >= {vm.spec.name for vm in cluster.vms}
+
+
+def test_kill_and_a_restored_revive(cluster: VmCluster) -> None:
+    vm = cluster.vm(3)
+    assert vm.machine is not None
+    before, first_life = vm.boot_id(), vm.machine.instance
+    report = RecoveryExperiment(cluster, fault="kill", victim=3).run_once()
+    assert report.victim_fate == "killed"
+    _check_report_against_events(cluster, report)
+    assert vm.restored and vm.machine is not None and vm.machine.instance != first_life
+    assert vm.boot_id() != before  # a revived node is a new kernel, though from one state
+    assert abs(clock_offset(vm)) < 1.0
+    assert report.writes_after_revive is not None and report.revive_error is None
+    print(report.summary(), vm.machine.start_note)
+    _whole_again(cluster)
 
 
 def test_partition_of_node3_fences_node3(cluster: VmCluster) -> None:

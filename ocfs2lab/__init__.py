@@ -83,6 +83,7 @@ from ocfs2lab.vm import (
     QemuMachine,
     QemuSpec,
     QmpCommandError,
+    SavedStateError,
     build_image,
     build_kernel,
 )
@@ -160,6 +161,7 @@ __all__ = [
     "RemoteProcess",
     "Reporter",
     "Runner",
+    "SavedStateError",
     "SharedIoWorkload",
     "Shell",
     "Spawned",

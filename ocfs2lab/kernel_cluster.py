@@ -25,6 +25,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import attrs
+
 from ocfs2lab.cluster import ClusterStatus
 from ocfs2lab.coverage import Coverage, GcovTree, kernel_tree_of
 from ocfs2lab.errors import HostError, LifecycleError, OwnershipError, SpecError
@@ -58,6 +60,12 @@ VM_NETWORK = NetworkSpec(
 #: writes hang for 2 s even when healthy, so a dead threshold of 7 (14 s) is the floor.
 VM_TIMING = TimingSpec(
     dead_threshold=7, idle_timeout_ms=10000, keepalive_delay_ms=2000, reconnect_delay_ms=2000
+)
+#: What the gcov counters of a restored kernel hold (kept with its coverage reports).
+RESTORED_COUNTERS = (
+    "restored kernels count from their saved boot: modules loaded after the restore "
+    "(ocfs2, o2dlm, fs/dlm) from their load; drbd, loaded at boot, includes its start-up, "
+    "as a cold boot's counters include their own"
 )
 #: The shared disk's id (QMP) and serial (the guest's /dev/disk/by-id/virtio-<serial>).
 SHARED_DISK_ID = "shared"
@@ -596,6 +604,16 @@ class VmCluster(SshCluster):
         if self.image is None:
             raise LifecycleError(f"{self.describe()}: not built yet")
         kernel = kernel or kernel_tree_of(self.image)
+        if kernel is not None and any(vm.restored for vm in self.vms):
+            starts = {
+                vm.spec.name: vm.machine.start_note or "booted"
+                for vm in self.vms
+                if vm.machine is not None
+            }
+            kernel = attrs.evolve(
+                kernel,
+                provenance={**kernel.provenance, "starts": starts, "counters": RESTORED_COUNTERS},
+            )
         tools = [GcovTree.of_image(self.image)] if tools is None else tools
         return SshCluster.coverage(self, kernel, tools)
 

@@ -8,7 +8,8 @@ for VM cluster nodes.
   [`KernelRecipe`][ocfs2lab.vm.recipe.KernelRecipe] (Debian's kernel source with gcov of OCFS2 and
   DRBD), which the default image boots;
 * [`QemuMachine`][ocfs2lab.vm.qemu.QemuMachine] boots a [`QemuSpec`][ocfs2lab.vm.qemu.QemuSpec] from
-  a per-VM overlay of that image.
+  a per-VM overlay of that image, or restores it from a saved state
+  ([`ocfs2lab.vm.states`][ocfs2lab.vm.states]).
 """
 
 from ocfs2lab.vm.accel import Accel, choose_accel, default_accel, kvm_usable, probe_kvm
@@ -40,6 +41,7 @@ from ocfs2lab.vm.recipe import (
     LabImage,
     cache_root,
 )
+from ocfs2lab.vm.states import SavedState, SavedStateError, snapshots_wanted
 
 __all__ = [
     "NODE_IMAGE",
@@ -59,6 +61,8 @@ __all__ = [
     "QmpCommandError",
     "QmpConnection",
     "QmpEvent",
+    "SavedState",
+    "SavedStateError",
     "SerialConsole",
     "SshKey",
     "build_argv",
@@ -76,4 +80,5 @@ __all__ = [
     "prune_images",
     "read_manifest",
     "reap_stale_machines",
+    "snapshots_wanted",
 ]

@@ -56,6 +56,7 @@ from ocfs2lab.vm.console import ConsoleLine, SerialConsole
 from ocfs2lab.vm.qmp import QmpConnection, QmpEvent
 from ocfs2lab.vm.recipe import SSH_NIC_MAC, LabImage, cache_root
 from ocfs2lab.vm.states import (
+    CLOCK_MARK,
     DEVICE_STATE,
     KEY_NAME,
     RAM_BACKEND_ID,
@@ -66,13 +67,14 @@ from ocfs2lab.vm.states import (
     SavedState,
     SavedStateError,
     check_saved,
-    clock_correction_script,
+    clock_mark_lines,
     discard_state,
+    find_clock_mark,
     identity_script,
     load_device_state,
-    parse_guest_clock,
     qemu_version,
     save_device_state,
+    shift_clock_lines,
     slot_name,
     snapshots_wanted,
     states_dir,
@@ -99,7 +101,7 @@ READY_MARK = "ocfs2lab: ssh ready"
 #: Seconds after which the host stops waiting for `READY_MARK` and probes sshd itself.
 READY_MARK_GRACE = 120.0
 #: A restored guest's clock is corrected again when it is further than this from the host's.
-CLOCK_TOLERANCE_NS = 20_000_000
+CLOCK_TOLERANCE_NS = 50_000_000
 
 _ID = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
 _HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
@@ -961,12 +963,17 @@ class QemuMachine(Lifecycle):
             self._start()
             self._wait_ready()
         boot_seconds = self.boot_seconds
+        assert self._ssh is not None
+        # Where the guest's clock stands against the host's; it runs at the host's rate
+        # until the CPUs stop, and resumes from there at each restore.
+        offset_ns = self._clock_offset_ns(self._ssh, [], f"save-{self.instance}")
         # Established TCP connections would not survive a restore: none may be open.
-        if self._ssh is not None:
-            self._ssh.close()
-            self._ssh = None
+        self._ssh.close()
+        self._ssh = None
         self._ssh_ready = self._ready = False
-        save_seconds = save_device_state(self.qmp, tmp / DEVICE_STATE, alive=lambda: self.running)
+        save_seconds, stopped_at = save_device_state(
+            self.qmp, tmp / DEVICE_STATE, alive=lambda: self.running
+        )
         self.quit()
         if self.wait_exit(30.0) is None:
             self._kill()
@@ -983,6 +990,7 @@ class QemuMachine(Lifecycle):
             public_key=key.public_key,
             boot_seconds=boot_seconds,
             save_seconds=save_seconds,
+            guest_clock_at_stop_ns=int(stopped_at * 1e9) + offset_ns,
         )
         return time.monotonic() - started
 
@@ -1001,23 +1009,25 @@ class QemuMachine(Lifecycle):
         self._argv_uuid = state.uuid
         self._start()
         try:
-            load_device_state(self.qmp, state.device_state, alive=lambda: self.running)
+            _seconds, continued_at = load_device_state(
+                self.qmp, state.device_state, alive=lambda: self.running
+            )
         except Ocfs2LabError as err:
             stderr = self._qemu_stderr().strip().splitlines()
             detail = stderr[-1] if stderr else err.message
             raise SavedStateError(state.directory, f"QEMU did not load it: {detail}") from err
         self.saved_state = state
         limit = min(self._boot_limit(), 180.0)
-        saved = self._ssh_runner(saved_key, "ssh-saved")
-        try:
-            self._connect(saved, limit, state)
-            self._give_identity(saved, state)
-        finally:
-            saved.close()
+        saved = self._ssh_runner(saved_key)
+        self._ssh = saved  # closed with the machine if anything below fails
+        self._connect(saved, limit, state)
+        self._give_identity(saved, state, continued_at)
+        # The connection the saved key opened carries on for the lab's key: the guest now
+        # accepts only that one, and a new connection (after the master ended) uses it.
         self._cmdline_key = None
         main = self._ssh_runner(self.ssh_key)
-        self._ssh = main
         self._connect(main, limit, state)
+        self._ssh = main
         self._ssh_ready = self._ready = True
         self.restored = True
         self.boot_seconds = time.monotonic() - self._started_mono
@@ -1033,7 +1043,12 @@ class QemuMachine(Lifecycle):
             try:
                 runner.connect()
             except TransportError as err:
-                last[:] = [err.message]
+                last[:] = [err.message.splitlines()[-1] if err.message else ""]
+                if "Permission denied" in err.message:
+                    # sshd answers, so the guest runs: refusing the key is its last word.
+                    raise SavedStateError(
+                        state.directory, f"the restored guest refused the login: {last[0]}"
+                    ) from err
                 return None
             return True
 
@@ -1049,30 +1064,46 @@ class QemuMachine(Lifecycle):
                 f"the restored guest did not answer ssh ({last[0] if last else err.message})",
             ) from err
 
-    def _give_identity(self, runner: SshRunner, state: SavedState) -> None:
+    def _give_identity(self, runner: SshRunner, state: SavedState, continued_at: float) -> None:
         """Clock, hostname, machine id, instance id and login key of the restored guest."""
         assert self.ssh_key is not None
+        stopped = state.guest_clock_at_stop_ns
+        shift = int(continued_at * 1e9) - stopped if stopped is not None else None
         script = identity_script(
             hostname=self.spec.hostname,
             machine_id=uuid_module.UUID(self.uuid).hex,
             instance=self.instance,
             public_key=self.ssh_key.public_key,
+            clock_shift_ns=shift,
             clock=time.time(),
             flush_devices=[f"/dev/disk/by-id/virtio-{d.serial}" for d in self.spec.drives],
             slot=state.name,
         )
-        sent = time.time()
-        out = runner.run(["sh", "-s"], input=script, timeout=60).stdout
-        back = time.time()
-        offset = parse_guest_clock(out) - int((sent + back) / 2 * 1e9)
-        # The script set the host's time as it was sent; the transfer delayed it. Shift by
-        # what is left (relative, so this transfer's own delay does not count).
-        if abs(offset) > CLOCK_TOLERANCE_NS:
-            sent = time.time()
-            out = runner.run(["sh", "-s"], input=clock_correction_script(offset), timeout=60).stdout
-            back = time.time()
-            offset = parse_guest_clock(out) - int((sent + back) / 2 * 1e9)
+        offset = self._clock_offset_ns(runner, script.splitlines()[:-1], self.instance)
+        for attempt in range(3):
+            if abs(offset) <= CLOCK_TOLERANCE_NS:
+                break
+            log.info(
+                "%s: guest clock %+.3f s from the host's; correcting", self.describe(), offset / 1e9
+            )
+            offset = self._clock_offset_ns(
+                runner, ["set -e", *shift_clock_lines(-offset)], f"{self.instance}-{attempt}"
+            )
         self.clock_offset = offset / 1e9
+
+    def _clock_offset_ns(self, runner: SshRunner, lines: list[str], token: str) -> int:
+        """Run ``lines`` and a clock mark in the guest; the guest's clock less the host's
+        when the mark reached the console (ns)."""
+        since = time.time()
+        script = "\n".join([*lines, *clock_mark_lines(token)]) + "\n"
+        runner.run(["sh", "-s"], input=script, timeout=60)
+        line = self.console.wait_for(
+            re.escape(f"{CLOCK_MARK} {token} "), timeout=30.0, since=since - 1.0
+        )
+        guest = find_clock_mark(line.text, token)
+        if guest is None:  # pragma: no cover - the pattern found it
+            raise TransportError(f"{self.describe()}: no clock mark in {line.text!r}")
+        return guest - int(line.time * 1e9)
 
     def _abandon(self) -> None:
         """Stop a start that failed half way (capture or restore) so a cold boot can follow."""

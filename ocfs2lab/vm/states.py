@@ -59,7 +59,7 @@ from ocfs2lab.wait import Deadline
 log = logging.getLogger(__name__)
 
 #: Version of the slot layout and of ``saved.json``.
-STATE_FORMAT = 1
+STATE_FORMAT = 2
 #: The folder of saved states, in an image's directory.
 STATES_DIR = "states"
 #: A slot's description.
@@ -88,7 +88,9 @@ KEY_FILE = "/run/ocfs2lab/ssh_key"
 RESTORED_MARK = "ocfs2lab: restored"
 
 _FALSE = {"0", "false", "no", "off"}
-_NS = re.compile(r"^ocfs2lab-clock (\d+)$", re.MULTILINE)
+#: The clock mark a guest writes to its kernel log: ``ocfs2lab-clock <token> <ns>``.
+CLOCK_MARK = "ocfs2lab-clock"
+_MARK = re.compile(rf"{CLOCK_MARK} (\S+) (\d+)")
 
 
 class SavedStateError(Ocfs2LabError):
@@ -227,6 +229,12 @@ class SavedState:
         return str(self.meta["ssh_public_key"])
 
     @property
+    def guest_clock_at_stop_ns(self) -> int | None:
+        """The saved guest's wall clock (ns) when its CPUs stopped, if it was measured."""
+        value = self.meta.get("guest_clock_at_stop_ns")
+        return int(value) if isinstance(value, int) else None
+
+    @property
     def uuid(self) -> str:
         """The saved machine's SMBIOS UUID (a restore keeps the same, as QEMU needs)."""
         return str(self.meta["uuid"])
@@ -252,6 +260,7 @@ def write_meta(
     public_key: str,
     boot_seconds: float | None,
     save_seconds: float,
+    guest_clock_at_stop_ns: int | None,
 ) -> dict[str, Any]:
     """Describe a slot that was just saved in ``directory`` (``saved.json``)."""
     own = {
@@ -277,6 +286,9 @@ def write_meta(
         "saved_at": time.time(),
         "boot_seconds": boot_seconds,
         "save_seconds": round(save_seconds, 3),
+        # The guest's wall clock when its CPUs stopped: it resumes from there at the
+        # restore's `cont`, so the shift that gives it the host's time is known exactly.
+        "guest_clock_at_stop_ns": guest_clock_at_stop_ns,
     }
     tmp = directory / f"{SAVED_JSON}.tmp"
     tmp.write_text(json.dumps(meta, indent=1))
@@ -387,17 +399,19 @@ def _wait_migration(
 
 def save_device_state(
     qmp: QmpConnection, path: Path, *, alive: Callable[[], bool], timeout: float = STATE_TIMEOUT
-) -> float:
+) -> tuple[float, float]:
     """Stop the guest and write its device state (not its RAM) to ``path``.
 
     Returns:
-        Seconds it took.
+        Seconds it took, and the host time (``time.time()``) when the CPUs had stopped.
 
     Raises:
         Ocfs2LabError: QEMU refused, failed or exited.
     """
     start = time.monotonic()
+    before = time.time()
     qmp.execute("stop")
+    stopped_at = (before + time.time()) / 2
     qmp.execute(
         "migrate-set-capabilities",
         {"capabilities": [{"capability": "x-ignore-shared", "state": True}]},
@@ -405,16 +419,16 @@ def save_device_state(
     qmp.execute("migrate-set-parameters", {"max-bandwidth": SAVE_BANDWIDTH})
     qmp.execute("migrate", {"uri": _exec_uri("cat >", path)})
     _wait_migration(qmp, "saving the device state", timeout, alive)
-    return time.monotonic() - start
+    return time.monotonic() - start, stopped_at
 
 
 def load_device_state(
     qmp: QmpConnection, path: Path, *, alive: Callable[[], bool], timeout: float = STATE_TIMEOUT
-) -> float:
+) -> tuple[float, float]:
     """Load a device state into a QEMU started with ``-incoming defer`` and continue it.
 
     Returns:
-        Seconds it took.
+        Seconds it took, and the host time (``time.time()``) when the CPUs continued.
 
     Raises:
         Ocfs2LabError: QEMU refused the state, failed or exited (it exits when a state does
@@ -427,36 +441,62 @@ def load_device_state(
     )
     qmp.execute("migrate-incoming", {"uri": _exec_uri("cat", path)})
     _wait_migration(qmp, "loading the device state", timeout, alive)
+    before = time.time()
     qmp.execute("cont")
-    return time.monotonic() - start
+    return time.monotonic() - start, (before + time.time()) / 2
 
 
 # -- the guest's identity after a restore ---------------------------------------------------------
+def clock_mark_lines(token: str) -> list[str]:
+    """Shell lines that write the guest's wall clock to its kernel log, so that it reaches
+    the serial console within milliseconds: ``ocfs2lab-clock <token> <ns>``. One ``date``
+    process reads the clock and writes the line. The host stamps the line's arrival, which
+    measures the guest's clock against its own without the delay of an ssh round trip."""
+    return [f'date +"{CLOCK_MARK} {token} %s%N" > /dev/kmsg']
+
+
+def shift_clock_lines(shift_ns: int) -> list[str]:
+    """Shell lines that move the guest's wall clock by ``shift_ns``: one ``date`` process
+    reads the clock and sets it, relative to its own reading, so neither the script's
+    transfer nor a process start in between counts."""
+    shift = int(shift_ns)
+    sign = "-" if shift < 0 else "+"
+    whole, frac = divmod(abs(shift), 1_000_000_000)
+    return [f'date -s "{sign}{whole}.{frac:09d} seconds" >/dev/null']
+
+
 def identity_script(
     *,
     hostname: str,
     machine_id: str,
     instance: str,
     public_key: str,
+    clock_shift_ns: int | None,
     clock: float,
     flush_devices: Sequence[str] = (),
     slot: str = "",
 ) -> str:
     """The shell script a restored guest runs first: its own identity, and the host's time.
 
-    It sets the wall clock to ``clock`` (the host's, when the script is sent), the hostname,
-    a new machine id, the instance id (`INSTANCE_FILE`) and the login key (`KEY_FILE`, which
-    the image's sshd prefers to the saved command line's), drops the page cache of the given
-    block devices (the shared disk may have changed since the state was saved), notes the
-    restore in the kernel log, and prints the guest's clock in ns (``ocfs2lab-clock N``) so
-    the host can measure and correct what the transfer cost.
+    The wall clock moves by ``clock_shift_ns`` (the time the state spent saved: exact,
+    whatever the script's transfer took); without it, it is set to ``clock`` (the host's
+    time when the script was sent: late by the transfer, to be corrected). Then the
+    hostname, a new machine id, the instance id (`INSTANCE_FILE`) and the login key
+    (`KEY_FILE`, which the image's sshd prefers to the saved command line's); the page cache
+    of the given block devices is dropped (the shared disk may have changed since the state
+    was saved); the restore is noted in the kernel log, and last comes a clock mark
+    ([`clock_mark_lines`][ocfs2lab.vm.states.clock_mark_lines]) with the instance id as
+    its token.
     """
     key = public_key.strip()
     if "\n" in key or not key:
         raise ValueError("public_key must be one line")
-    lines = [
-        "set -e",
-        f"date -s @{clock:.6f} >/dev/null",
+    lines = ["set -e"]
+    if clock_shift_ns is not None:
+        lines += shift_clock_lines(clock_shift_ns)
+    else:
+        lines.append(f"date -s @{clock:.6f} >/dev/null")
+    lines += [
         "mkdir -p /run/ocfs2lab",
         f"printf '%s\\n' {shlex.quote(key)} > {KEY_FILE}.tmp",
         f"chmod 644 {KEY_FILE}.tmp",
@@ -467,36 +507,22 @@ def identity_script(
     ]
     for device in flush_devices:
         lines.append(f"blockdev --flushbufs {shlex.quote(device)} 2>/dev/null || true")
-    note = f"{RESTORED_MARK} from saved state {slot} as instance {instance}".strip()
-    lines.append(f"echo {shlex.quote(note)} > /dev/kmsg || true")
-    lines.append('echo "ocfs2lab-clock $(date +%s%N)"')
+    note = f"{RESTORED_MARK} from saved state {slot} as instance {instance}"
+    lines.append(f"echo {shlex.quote(note)} > /dev/kmsg")
+    lines += clock_mark_lines(instance)
     return "\n".join(lines) + "\n"
 
 
-def clock_correction_script(offset_ns: int) -> str:
-    """Shift the guest's wall clock by ``-offset_ns`` (relative, so the transfer's delay does
-    not matter) and print the new clock as `identity_script` does."""
-    return (
-        "set -e\n"
-        f"now=$(( $(date +%s%N) - ({offset_ns}) ))\n"
-        'date -s "@$(( now / 1000000000 )).$(printf %09d $(( now % 1000000000 )))" >/dev/null\n'
-        'echo "ocfs2lab-clock $(date +%s%N)"\n'
-    )
-
-
-def parse_guest_clock(output: str) -> int:
-    """The guest's clock in ns from a script's ``ocfs2lab-clock N`` line.
-
-    Raises:
-        ValueError: No such line.
-    """
-    found = _NS.findall(output)
-    if not found:
-        raise ValueError(f"no 'ocfs2lab-clock' line in {output[-200:]!r}")
-    return int(found[-1])
+def find_clock_mark(text: str, token: str) -> int | None:
+    """The guest clock (ns) of the clock mark with ``token`` in a console line, if any."""
+    for m in _MARK.finditer(text):
+        if m.group(1) == token:
+            return int(m.group(2))
+    return None
 
 
 __all__ = [
+    "CLOCK_MARK",
     "DEVICE_STATE",
     "ENV_SNAPSHOTS",
     "INSTANCE_FILE",
@@ -510,16 +536,17 @@ __all__ = [
     "SavedState",
     "SavedStateError",
     "check_saved",
-    "clock_correction_script",
+    "clock_mark_lines",
     "describe_slot",
     "discard_state",
+    "find_clock_mark",
     "fingerprint",
     "identity_script",
     "load_device_state",
-    "parse_guest_clock",
     "qemu_version",
     "read_meta",
     "save_device_state",
+    "shift_clock_lines",
     "slot_name",
     "snapshots_wanted",
     "states_dir",

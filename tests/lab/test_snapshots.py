@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from ocfs2lab.runner.ssh import SshRunner
+from ocfs2lab.vm.cache import remove_cached
 from ocfs2lab.vm.console import SerialConsole
 from ocfs2lab.vm.image import build_image
 from ocfs2lab.vm.inventory import cache_entries
@@ -26,6 +26,7 @@ from ocfs2lab.vm.qemu import QemuMachine, QemuSpec, SshKey
 from ocfs2lab.vm.recipe import ImageRecipe, LabImage
 from ocfs2lab.vm.states import DEVICE_STATE, INSTANCE_FILE, RESTORED_MARK, SAVED_JSON
 from ocfs2lab.wait import wait_until
+from tests.support.clock import clock_error
 
 pytestmark = pytest.mark.lab
 
@@ -52,7 +53,7 @@ def slot(image: LabImage, key: SshKey) -> Iterator[Path]:
         path = machine.saved_state.directory
         assert "saved just now" in machine.start_note
     yield path
-    shutil.rmtree(path, ignore_errors=True)
+    remove_cached(path)
 
 
 def spec(image: LabImage, key: SshKey) -> QemuSpec:
@@ -61,13 +62,6 @@ def spec(image: LabImage, key: SshKey) -> QemuSpec:
 
 def guest(machine: QemuMachine, script: str) -> str:
     return machine.runner.run(["sh", "-c", script], timeout=60).stdout.strip()
-
-
-def clock_offset(machine: QemuMachine) -> float:
-    """Guest wall clock less the host's, from one round trip (its midpoint)."""
-    sent = time.time()
-    out = guest(machine, "date +%s.%N")
-    return float(out) - (sent + time.time()) / 2
 
 
 def marked(console: SerialConsole) -> None:
@@ -99,10 +93,12 @@ def test_clones_of_one_state_are_distinct_machines(
         assert machine_ids == {a.uuid.replace("-", ""), b.uuid.replace("-", "")}
         for m in (a, b):
             assert guest(m, "hostname") == HOST
-            assert abs(clock_offset(m)) < 1.0
+            assert abs(clock_error(m.runner)) < 1.0
             assert m.clock_offset is not None and abs(m.clock_offset) < 1.0
-            # The lab's key logs in; the saved machine's key no longer does.
+            # The lab's key logs in (a new connection); the saved machine's no longer does.
             assert m.ssh_target.identity_file == key.private_key
+            with SshRunner(m.ssh_target) as fresh:
+                assert fresh.run(["hostname"], timeout=60).stdout.strip() == HOST
             saved_login = m.local.run(
                 [
                     "ssh",

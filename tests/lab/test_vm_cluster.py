@@ -8,7 +8,6 @@ module, nothing of the cluster may remain: no QEMU process, overlay, switch or s
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,10 +17,10 @@ from ocfs2lab.experiment import RecoveryExperiment, RecoveryReport
 from ocfs2lab.formats.gcovr import parse_summary
 from ocfs2lab.formats.iproute import link_by_mac, parse_links
 from ocfs2lab.formats.kmsg import EventKind
-from ocfs2lab.kernel_cluster import VM_TIMING, VmCluster
-from ocfs2lab.node.vm import VmNode
+from ocfs2lab.kernel_cluster import RESTORED_COUNTERS, VM_TIMING, VmCluster
 from ocfs2lab.observe.timeline import Expect, LabEventKind
 from ocfs2lab.vm.qemu import proc_start_time
+from tests.support.clock import clock_error
 from tests.support.examples import probe_line
 
 pytestmark = pytest.mark.lab
@@ -128,6 +127,9 @@ def test_coverage_of_three_kernels_is_merged(cluster: VmCluster, tmp_path: Path)
         assert alone.total.lines_covered > 0
         assert kernel.total.lines_covered >= alone.total.lines_covered
     assert report.gcda_files["kernel"] >= 3 * 10
+    # The report says what a restored kernel's counters hold, and how each node started.
+    assert report.provenance["kernel"]["counters"] == RESTORED_COUNTERS
+    assert set(report.provenance["kernel"]["starts"]) == set(names)
     # The probe ran on node 1 only: only its data, write and verify but not statfs.
     assert report.targets["tools"] == (names[0],)
     counts = report.line_counts("tools")["o2probe.c"]
@@ -187,13 +189,6 @@ def _whole_again(cluster: VmCluster) -> None:
     assert status.mounted == status.nodes and status.kernel_nodes == 3
 
 
-def clock_offset(node: VmNode) -> float:
-    """A guest's wall clock less the host's, from one round trip (its midpoint)."""
-    sent = time.time()
-    out = node.run(["date", "+%s.%N"], timeout=30).stdout
-    return float(out) - (sent + time.time()) / 2
-
-
 def test_nodes_are_restored_with_their_own_identity(cluster: VmCluster) -> None:
     """The nodes started from saved states (saved by the first start of each node identity,
     in this run or an earlier one); each has its own name, MAC, address, machine id and
@@ -206,7 +201,7 @@ def test_nodes_are_restored_with_their_own_identity(cluster: VmCluster) -> None:
         link = link_by_mac(parse_links(vm.run(["ip", "-j", "link"]).stdout), vm.mac)
         assert link is not None and link.name == vm.interface
         assert vm.check_interconnect(cluster.spec.network) == vm.interface
-        assert abs(clock_offset(vm)) < 1.0
+        assert abs(clock_error(vm)) < 1.0
         machine_ids.add(vm.run(["cat", "/etc/machine-id"]).stdout.strip())
         assert vm.boot_id().endswith("/" + vm.machine.instance)
     assert len(machine_ids) == 3
@@ -228,7 +223,7 @@ def test_kill_and_a_restored_revive(cluster: VmCluster) -> None:
     _check_report_against_events(cluster, report)
     assert vm.restored and vm.machine is not None and vm.machine.instance != first_life
     assert vm.boot_id() != before  # a revived node is a new kernel, though from one state
-    assert abs(clock_offset(vm)) < 1.0
+    assert abs(clock_error(vm)) < 1.0
     assert report.writes_after_revive is not None and report.revive_error is None
     print(report.summary(), vm.machine.start_note)
     _whole_again(cluster)

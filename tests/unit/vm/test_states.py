@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from ocfs2lab.vm.qemu import DriveSpec, NicSpec, QemuMachine, QemuSpec, SshKey, build_argv
 from ocfs2lab.vm.recipe import ImageRecipe, LabImage
 from ocfs2lab.vm.states import (
+    CLOCK_MARK,
     DEVICE_STATE,
     ENV_SNAPSHOTS,
     INSTANCE_FILE,
@@ -23,9 +25,10 @@ from ocfs2lab.vm.states import (
     MemoryFile,
     SavedStateError,
     check_saved,
-    clock_correction_script,
+    clock_mark_lines,
+    find_clock_mark,
     identity_script,
-    parse_guest_clock,
+    shift_clock_lines,
     slot_name,
     snapshots_wanted,
     states_dir,
@@ -142,6 +145,7 @@ def saved_slot(tmp_path: Path) -> tuple[Path, list[str], dict[str, Path]]:
         public_key=KEY.public_key,
         boot_seconds=20.0,
         save_seconds=0.1,
+        guest_clock_at_stop_ns=1_764_000_000_000_000_000,
     )
     return slot, view, inputs
 
@@ -211,41 +215,55 @@ def test_the_identity_script_is_valid_shell_and_sets_every_part(tmp_path: Path) 
         machine_id="0123456789abcdef0123456789abcdef",
         instance="feedc0de",
         public_key=KEY.public_key,
-        clock=1_764_000_000.25,
+        clock_shift_ns=86_400_000_000_000,
+        clock=0.0,
         flush_devices=["/dev/disk/by-id/virtio-ocfs2lab-shared"],
         slot="node1-0123456789abcdef",
     )
     check = subprocess.run(["sh", "-n"], input=script, text=True, capture_output=True, check=False)
     assert check.returncode == 0, check.stderr
-    assert "date -s @1764000000.250000" in script
+    assert 'date -s "+86400.000000000 seconds"' in script  # relative: exact
+    assert "date -s @" not in script
     assert f"'{KEY.public_key}' > {KEY_FILE}.tmp" in script
     assert f"> {INSTANCE_FILE}" in script and "feedc0de" in script
     assert "0123456789abcdef0123456789abcdef > /etc/machine-id" in script
     assert "hostname node1" in script
     assert "blockdev --flushbufs /dev/disk/by-id/virtio-ocfs2lab-shared" in script
     assert "ocfs2lab: restored from saved state node1-0123456789abcdef" in script
+    assert script.rstrip().endswith(f'date +"{CLOCK_MARK} feedc0de %s%N" > /dev/kmsg')
+    # Without the saved clock, the host's time as the script leaves (to be corrected).
+    fallback = identity_script(
+        hostname="n",
+        machine_id="m",
+        instance="i",
+        public_key=KEY.public_key,
+        clock_shift_ns=None,
+        clock=1_764_000_000.25,
+    )
+    assert "date -s @1764000000.250000 >/dev/null" in fallback
     with pytest.raises(ValueError):
-        identity_script(hostname="n", machine_id="m", instance="i", public_key="a\nb", clock=0.0)
+        identity_script(
+            hostname="n",
+            machine_id="m",
+            instance="i",
+            public_key="a\nb",
+            clock_shift_ns=0,
+            clock=0.0,
+        )
 
 
-def test_the_clock_correction_is_relative_and_its_output_parses() -> None:
-    script = clock_correction_script(-1_500_000_000)
-    assert "now=$(( $(date +%s%N) - (-1500000000) ))" in script
-    check = subprocess.run(["sh", "-n"], input=script, text=True, capture_output=True, check=False)
-    assert check.returncode == 0, check.stderr
-    # The arithmetic the guest does, run here without setting any clock.
-    arithmetic = script.split("\n")[1].replace("$(date +%s%N)", "1764000000123456789")
-    out = subprocess.run(
-        [
-            "sh",
-            "-c",
-            arithmetic + "\necho $(( now / 1000000000 )).$(printf %09d $(( now % 1000000000 )))",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    assert out == "1764000001.623456789"
-    assert parse_guest_clock("noise\nocfs2lab-clock 1764000000123456789\n") == 1764000000123456789
-    with pytest.raises(ValueError):
-        parse_guest_clock("no clock here")
+def test_a_clock_shift_is_relative_and_its_mark_parses() -> None:
+    assert shift_clock_lines(1_500_000_000) == ['date -s "+1.500000000 seconds" >/dev/null']
+    assert shift_clock_lines(-86_400_000_000_001) == [
+        'date -s "-86400.000000001 seconds" >/dev/null'
+    ]
+    # GNU date reads such a shift relative to its own clock (shown here with -d: no set).
+    before = time.time()
+    shifted = subprocess.run(
+        ["date", "-d", "+1.500000000 seconds", "+%s.%N"], capture_output=True, text=True, check=True
+    ).stdout
+    assert 1.5 <= float(shifted) - before < 2.5
+    line = "[   12.345678] ocfs2lab-clock feedc0de 1764000000123456789"
+    assert find_clock_mark(line, "feedc0de") == 1764000000123456789
+    assert find_clock_mark(line, "other") is None
+    assert clock_mark_lines("t") == ['date +"ocfs2lab-clock t %s%N" > /dev/kmsg']

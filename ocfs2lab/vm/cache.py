@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import logging
 import os
 import shutil
@@ -247,6 +248,15 @@ def run_phases(
     return durations
 
 
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's content."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def lock_path(directory: Path) -> Path:
     """The lock a build of ``directory`` holds: ``<parent>/<name>.lock``."""
     return directory.parent / f"{directory.name}.lock"
@@ -324,6 +334,7 @@ __all__ = [
     "STALE_UNLOCKED_AGE",
     "build_once",
     "file_lock",
+    "file_sha256",
     "fsync_dir",
     "kill_processes_using",
     "lock_path",

@@ -57,7 +57,14 @@ from ocfs2lab.errors import HostError, Ocfs2LabError
 from ocfs2lab.report import LogReporter, Reporter
 from ocfs2lab.runner.local import LocalRunner
 from ocfs2lab.runner.process import spawn
-from ocfs2lab.vm.cache import build_once, file_lock, lock_path, remove_tree, run_phases
+from ocfs2lab.vm.cache import (
+    build_once,
+    file_lock,
+    file_sha256,
+    lock_path,
+    remove_tree,
+    run_phases,
+)
 from ocfs2lab.vm.recipe import FRAGMENT_ASSET, MODULES_LABEL, KernelRecipe, cache_root
 from ocfs2lab.vm.source import (
     GCOV_SUFFIX,
@@ -66,7 +73,6 @@ from ocfs2lab.vm.source import (
     SourceError,
     TreeState,
     apply_patches,
-    file_sha256,
     gcov_makefile,
     sync_work_tree,
     tree_delta,
@@ -482,9 +488,7 @@ class _KernelBuild:
                 with (staging / path).open("ab") as handle:
                     handle.write(GCOV_SUFFIX)
                 profiled += 1
-        missing = [
-            d for d in self.recipe.gcov_dirs if not (staging / d / "Makefile").is_file()
-        ]
+        missing = [d for d in self.recipe.gcov_dirs if not (staging / d / "Makefile").is_file()]
         if missing:
             remove_tree(staging, self.local)
             raise KernelBuildError("configure", f"{', '.join(missing)}: no Makefile in the tree")
@@ -499,8 +503,19 @@ class _KernelBuild:
         for pattern in _PARTIAL_OUTPUTS:
             names += ["-o", "-name", pattern] if names else ["-name", pattern]
         result = self.local.run(
-            ["find", str(self.tree), "-newer", str(self.marker), "-type", "f",
-             "(", *names, ")", "-print", "-delete"],
+            [
+                "find",
+                str(self.tree),
+                "-newer",
+                str(self.marker),
+                "-type",
+                "f",
+                "(",
+                *names,
+                ")",
+                "-print",
+                "-delete",
+            ],
             check=False,
             timeout=900,
         )
@@ -536,8 +551,7 @@ class _KernelBuild:
             if problems:
                 raise KernelBuildError(
                     "configure",
-                    "config lines did not stick after `make olddefconfig`: "
-                    + "; ".join(problems),
+                    "config lines did not stick after `make olddefconfig`: " + "; ".join(problems),
                     hint="a line needs options it depends on (see its Kconfig 'depends on'); "
                     f"the lab's own lines are in ocfs2lab/vm/assets/{FRAGMENT_ASSET}",
                 )
@@ -658,8 +672,10 @@ class _KernelBuild:
             if rel.parts[0] not in ("bzImage", "modules", "gcov"):
                 continue
             old = previous.directory / rel
-            if old.is_file() and old.stat().st_size == path.stat().st_size and (
-                old.read_bytes() == path.read_bytes()
+            if (
+                old.is_file()
+                and old.stat().st_size == path.stat().st_size
+                and (old.read_bytes() == path.read_bytes())
             ):
                 path.unlink()
                 try:

@@ -44,6 +44,7 @@ from attrs import frozen
 
 from ocfs2lab.errors import Ocfs2LabError, SpecError
 from ocfs2lab.runner.local import LocalRunner
+from ocfs2lab.vm.cache import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -363,15 +364,6 @@ class PristineSource:
         return cls(directory=directory, tarball_sha256=str(meta.get("tarball_sha256", "")))
 
 
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file's content."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def unpack_pristine(tarball: Path, tmp: Path, local: LocalRunner) -> None:
     """Unpack ``tarball`` into ``tmp/linux`` and write its manifest (a build step)."""
     tree = tmp / "linux"
@@ -399,9 +391,7 @@ class Delta:
     sources: dict[str, Path]
 
 
-def tree_delta(
-    tree: Path, pristine: Mapping[str, str], local: LocalRunner | None = None
-) -> Delta:
+def tree_delta(tree: Path, pristine: Mapping[str, str], local: LocalRunner | None = None) -> Delta:
     """How the user's tree differs from the pristine source.
 
     A pristine file that git neither tracks nor lists as untracked, but that exists in the
@@ -606,7 +596,6 @@ __all__ = [
     "check_patch",
     "compute_delta_changes",
     "failed_hunks",
-    "file_sha256",
     "gcov_makefile",
     "git_blob_id",
     "linux_version",

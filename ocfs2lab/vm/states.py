@@ -52,7 +52,7 @@ from attrs import frozen
 from ocfs2lab.errors import Ocfs2LabError
 from ocfs2lab.runner.local import LocalRunner
 from ocfs2lab.vm.accel import QEMU_BINARY
-from ocfs2lab.vm.cache import file_lock, lock_path, remove_tree
+from ocfs2lab.vm.cache import file_lock, file_sha256, lock_path, remove_tree
 from ocfs2lab.vm.qmp import QmpConnection
 from ocfs2lab.wait import Deadline
 
@@ -177,15 +177,6 @@ def fingerprint(paths: Mapping[str, Path]) -> dict[str, list[int]]:
     return out
 
 
-def sha256_of(path: Path) -> str:
-    """SHA-256 of a file's content."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @frozen
 class SavedState:
     """A slot that passed its checks: what a restore needs.
@@ -280,7 +271,7 @@ def write_meta(
         # changes its time), and the device state's digest (it is small).
         "files": {name: path.stat().st_size for name, path in own.items()},
         "file_times": {name: path.stat().st_mtime_ns for name, path in own.items()},
-        "device_state_sha256": sha256_of(directory / DEVICE_STATE),
+        "device_state_sha256": file_sha256(directory / DEVICE_STATE),
         "uuid": uuid,
         "ssh_public_key": public_key,
         "saved_at": time.time(),
@@ -353,7 +344,7 @@ def check_saved(
             st = path.stat()
             if st.st_size != files[name] or st.st_mtime_ns != times.get(name):
                 raise SavedStateError(directory, f"its {name} changed since it was saved")
-    if sha256_of(directory / DEVICE_STATE) != meta.get("device_state_sha256"):
+    if file_sha256(directory / DEVICE_STATE) != meta.get("device_state_sha256"):
         raise SavedStateError(directory, f"its {DEVICE_STATE} is damaged (SHA-256 differs)")
     return SavedState(directory, meta)
 

@@ -122,7 +122,7 @@ def main() -> None:
     print(
         f"\n## What the kernels did, restored against cold (dead_threshold {args.dead_threshold})"
     )
-    print(comparison.table())
+    print(comparison.summary())
     print(f"\ntotal {time.monotonic() - started:.0f} s")
 
 

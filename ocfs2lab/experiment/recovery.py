@@ -38,6 +38,7 @@ from ocfs2lab.node.ssh import SshNode
 from ocfs2lab.observe.export import require_module
 from ocfs2lab.observe.recorder import VerifyReport, WriteRecorder, runner_reader, writer_script
 from ocfs2lab.observe.timeline import Expect, ExpectTimeout, LabEventKind, TimelineEvent
+from ocfs2lab.parallel import run_parallel
 from ocfs2lab.spec.cluster import TimingSpec
 from ocfs2lab.wait import wait_until
 
@@ -400,38 +401,41 @@ class RecoveryExperiment:
                 self._revive(node)
 
     def _start_writers(self, recorder: WriteRecorder, tag: str) -> list[RemoteProcess]:
-        """Start one writer per node, each on a file of its own for this run."""
+        """Start one writer per node, each on a file of its own for this run, on every node
+        at once (under emulation a start costs a few seconds per node)."""
         mp = self.cluster.volume_spec.mount_point
         directory = f"{mp}/{WRITES_DIR}"
         self.cluster.nodes[0].run(["mkdir", "-p", directory], timeout=60)
         script = writer_script().read_bytes()
-        writers = []
-        try:
-            for node in self.cluster.nodes:
-                node.put_file(WRITER_PATH, script, 0o755)
-                argv = recorder.writer_argv(
-                    node=node.spec.name,
-                    file=f"{directory}/{node.spec.name}-run{tag}.dat",
-                    address=node.recorder_address(recorder),
-                    size=self.record_size,
-                    script=WRITER_PATH,
-                )
-                writers.append(
-                    RemoteProcess.start(node, argv, log_path=f"/var/tmp/ocfs2lab-writer-{tag}.log")
-                )
-        except BaseException:
+
+        def start(node: SshNode) -> RemoteProcess:
+            node.put_file(WRITER_PATH, script, 0o755)
+            argv = recorder.writer_argv(
+                node=node.spec.name,
+                file=f"{directory}/{node.spec.name}-run{tag}.dat",
+                address=node.recorder_address(recorder),
+                size=self.record_size,
+                script=WRITER_PATH,
+            )
+            return RemoteProcess.start(node, argv, log_path=f"/var/tmp/ocfs2lab-writer-{tag}.log")
+
+        outcome = run_parallel(list(self.cluster.nodes), start)
+        writers = [writer for _node, writer in outcome.done]
+        if outcome.failed:
             self._stop_writers(writers)
-            raise
+            outcome.raise_failures("start the writer", lambda n: n.spec.name)
         return writers
 
     def _stop_writers(self, writers: Sequence[RemoteProcess]) -> None:
-        for writer in writers:
+        def stop(writer: RemoteProcess) -> None:
             if not writer.node.up:
-                continue  # died with its node
+                return  # died with its node
             try:
                 writer.stop()
             except Ocfs2LabError as err:
                 log.warning("%s: stopping the writer: %s", writer.node.spec.name, err)
+
+        run_parallel(list(writers), stop)
 
     def _deadline(self) -> float:
         t = theory(self.cluster.spec.timing)

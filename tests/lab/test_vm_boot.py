@@ -253,15 +253,22 @@ def test_boot_failure_is_fast_and_shows_the_console(lab_image: LabImage) -> None
 
 
 def test_bookworm_image_with_debians_kernel_boots(lab_key: SshKey) -> None:
-    """The other release, and Debian's packaged kernel instead of the lab's own."""
+    """The other release, and Debian's packaged kernel instead of the lab's own; restored
+    from a saved state like the lab's kernel (saved by the first start)."""
     image = build_image(ImageRecipe(release="bookworm", kernel=None))
     with (
         tempfile.TemporaryDirectory() as logs,
         QemuMachine(
-            QemuSpec(image=image, hostname="bookworm", ssh_key=lab_key), log_dir=logs
+            QemuSpec(image=image, hostname="bookworm", ssh_key=lab_key),
+            log_dir=logs,
+            snapshots=True,
         ) as machine,
     ):
         run = machine.runner.run
+        assert machine.restored, machine.start_note
+        assert run(["hostname"]).stdout.strip() == "bookworm"
+        # Debian's kernel reseeds its RNG on a new VM generation ID too.
+        assert "CONFIG_VMGENID=y" in run(["sh", "-c", "cat /boot/config-$(uname -r)"]).stdout
         assert "bookworm" in run(["cat", "/etc/os-release"]).stdout
         assert run(["uname", "-r"]).stdout.strip().endswith("-amd64")  # Debian's kernel
         with pytest.raises(CoverageError, match="has no gcov"):

@@ -162,6 +162,7 @@ def test_a_valid_slot_passes_and_each_change_discards_it_with_its_reason(tmp_pat
     state = check_saved(slot, guest_view=view, inputs=inputs, qemu=QEMU)
     assert state.name == slot.name and state.public_key == KEY.public_key
     assert state.uuid.startswith("8d0b4a55")
+    assert state.guest_clock_at_stop_ns == 1_764_000_000_000_000_000
 
     assert "made by 'QEMU emulator version 7.2.22'; this is 'QEMU 8.2'" in reason(
         slot, view, inputs, "QEMU 8.2"

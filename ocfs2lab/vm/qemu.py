@@ -743,14 +743,10 @@ class QemuMachine(Lifecycle):
         self._failed = True
         self._stopped = False
         self._ready = self._ssh_ready = False
+        self._reset_start()
         self.restored = False
         self.start_note = ""
         self.instance = uuid_module.uuid4().hex
-        self.saved_state = None
-        self._memory = None
-        self._incoming = False
-        self._cmdline_key = None
-        self._argv_uuid = None
         with self.step("prepare"):
             self._prepare_dirs()
         if self.spec.ssh_forward and self.ssh_key is None:
@@ -1105,21 +1101,21 @@ class QemuMachine(Lifecycle):
             raise TransportError(f"{self.describe()}: no clock mark in {line.text!r}")
         return guest - int(line.time * 1e9)
 
-    def _abandon(self) -> None:
-        """Stop a start that failed half way (capture or restore) so a cold boot can follow."""
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(30.0)
-        self._close_handles()
-        self._ssh = None
-        self._ssh_ready = self._ready = False
+    def _reset_start(self) -> None:
+        """Forget how the last start was made: the next one is a plain boot unless set."""
         self._memory = None
         self._incoming = False
         self._cmdline_key = None
         self._argv_uuid = None
         self.saved_state = None
+
+    def _abandon(self) -> None:
+        """Stop a start that failed half way (capture or restore) so a cold boot can follow."""
+        self._kill(intended=True)
+        self._stopped = False  # the cold boot that follows is this machine's life
+        self._ssh = None
+        self._ssh_ready = self._ready = False
+        self._reset_start()
         if self.overlay is not None and self.overlay.parent == self.work_dir:
             self.overlay.unlink(missing_ok=True)
         self.overlay = None
@@ -1218,8 +1214,7 @@ class QemuMachine(Lifecycle):
 
     def _wait_ready(self) -> None:
         accel = self.accel or "tcg"
-        timeout = self.boot_timeout or (600.0 if accel == "tcg" else 120.0)
-        remaining = max(1.0, timeout - (time.monotonic() - self._started_mono))
+        remaining = max(1.0, self._boot_limit() - (time.monotonic() - self._started_mono))
         if not self.spec.ssh_forward:
             self._wait_running(remaining)
         else:

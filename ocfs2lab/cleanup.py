@@ -9,13 +9,13 @@ process that built a lab was killed with SIGKILL half way.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from typing import Any
 
 from attrs import asdict, define, field
 
-from ocfs2lab.errors import HostError, Ocfs2LabError, OwnershipError, TransportError
+from ocfs2lab.errors import HostError, Ocfs2LabError, OwnershipError, ParseError, TransportError
+from ocfs2lab.formats.drbd_status import parse_drbd_status
 from ocfs2lab.host.base import Shell
 from ocfs2lab.host.drbd import drbd_down, owned_resource_file
 from ocfs2lab.host.state import Ledger, all_ledgers
@@ -92,6 +92,20 @@ def registered_clusters(host: Shell) -> list[str]:
     return res.stdout.split() if res.ok else []
 
 
+def drbd_resources(host: Shell) -> list[str]:
+    """Names of the DRBD resources the host kernel holds, as ``drbdsetup status`` lists them.
+
+    Output that is not ``drbdsetup status``'s (a usage text, say) counts as none, with a
+    warning.
+    """
+    status = host.run(["drbdsetup", "status"], check=False, timeout=60)
+    try:
+        return [res.name for res in parse_drbd_status(status.stdout)]
+    except ParseError as err:
+        log.warning("%s: drbdsetup status: %s", host.name, err)
+        return []
+
+
 def _loop_backing(host: Shell) -> dict[str, str]:
     res = host.run(["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], check=False, timeout=60)
     found: dict[str, str] = {}
@@ -114,8 +128,7 @@ def census(host: Shell, docker_client: Any | None = None) -> Census:
     c.ledgers = {lab: len(entries) for lab, entries in ledgers.items()}
     lab_files = {e.key for entries in ledgers.values() for e in entries if e.kind == "file"}
     c.loop_devices = [dev for dev, back in _loop_backing(host).items() if back in lab_files]
-    status = host.run(["drbdsetup", "status"], check=False, timeout=60)
-    c.drbd_resources = re.findall(r"^(\S+) role:", status.stdout, flags=re.M)
+    c.drbd_resources = drbd_resources(host)
     c.ocfs2_mounts = ocfs2_mounts(host)
     c.clusters = registered_clusters(host)
     loaded = host.loaded_modules()

@@ -9,7 +9,10 @@ Modules:
     cluster_conf: o2cb's ``/etc/ocfs2/cluster.conf``, byte-identical to what o2cb writes.
     o2cb: ``o2cb list-cluster``/``list-nodes``/``list-heartbeats``/``list-clusters`` and
         ``o2cb cluster-status`` output.
-    drbd: DRBD 8.4 and 9 resource files, ``/proc/drbd``, ``drbdadm status``.
+    drbd_res: DRBD 8.4 and 9 resource files (render and parse).
+    proc_drbd: ``/proc/drbd``.
+    drbd_status: ``drbdadm status`` output.
+    drbd: the three DRBD modules' names under their old module name.
     kmsg: kernel log lines (o2net, o2hb, o2quo, o2dlm, ocfs2, DRBD, BUG/oops/WARNING) as
         typed events.
 """
@@ -24,20 +27,17 @@ from ocfs2lab.formats.cluster_conf import (
     parse_cluster_confs,
     render_cluster_conf,
 )
-from ocfs2lab.formats.drbd import (
+from ocfs2lab.formats.drbd_res import (
     DrbdConnection,
     DrbdHost,
-    DrbdProcInfo,
     DrbdResourceConfig,
     DrbdSection,
-    DrbdStatusResource,
     DrbdSyntax,
     parse_drbd_res,
     parse_drbd_res_all,
-    parse_drbd_status,
-    parse_proc_drbd,
     render_drbd_res,
 )
+from ocfs2lab.formats.drbd_status import DrbdStatusResource, parse_drbd_status
 from ocfs2lab.formats.kmsg import (
     EventKind,
     KernelEvent,
@@ -53,6 +53,7 @@ from ocfs2lab.formats.o2cb import (
     parse_list_heartbeats,
     parse_list_nodes,
 )
+from ocfs2lab.formats.proc_drbd import DrbdProcInfo, parse_proc_drbd
 
 __all__ = [
     "ClusterConf",

@@ -29,15 +29,6 @@ CONFIGFS = "/sys/kernel/config"
 DLMFS = "/dlm"
 #: What ``modprobe -a`` loads for the o2cb stack (dependencies come along).
 STACK_MODULES = ("ocfs2_stack_o2cb", "ocfs2_dlmfs")
-#: The seed's unload order (``modprobe -r`` one by one) so no stale ``[o2hb-*]`` thread stays.
-UNLOAD_ORDER = (
-    "ocfs2_stack_o2cb",
-    "ocfs2_dlm",
-    "ocfs2_dlmfs",
-    "ocfs2",
-    "ocfs2_nodemanager",
-    "ocfs2_stackglue",
-)
 
 
 def timing_files(cluster: str) -> dict[str, str]:

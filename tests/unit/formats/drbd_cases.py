@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from ocfs2lab.formats.drbd import (
+from ocfs2lab.formats.drbd_res import (
     DrbdConnection,
     DrbdHost,
     DrbdResourceConfig,

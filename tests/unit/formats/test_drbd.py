@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ocfs2lab.errors import ParseError, SpecError
-from ocfs2lab.formats.drbd import (
+from ocfs2lab.formats.drbd_res import (
     DrbdConnection,
     DrbdHost,
     DrbdResourceConfig,
@@ -16,10 +16,10 @@ from ocfs2lab.formats.drbd import (
     DrbdSyntax,
     parse_drbd_res,
     parse_drbd_res_all,
-    parse_drbd_status,
-    parse_proc_drbd,
     render_drbd_res,
 )
+from ocfs2lab.formats.drbd_status import parse_drbd_status
+from ocfs2lab.formats.proc_drbd import parse_proc_drbd
 
 from .conftest import DATA
 from .drbd_cases import CASES, assert_same_as_dump, expected_hosts

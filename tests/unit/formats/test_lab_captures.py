@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ocfs2lab.formats.drbd import DrbdSyntax, parse_proc_drbd
+from ocfs2lab.formats.drbd_res import DrbdSyntax
 from ocfs2lab.formats.o2cb import parse_cluster_status
+from ocfs2lab.formats.proc_drbd import parse_proc_drbd
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 

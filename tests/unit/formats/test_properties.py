@@ -27,7 +27,7 @@ from ocfs2lab.formats.cluster_conf import (
     parse_cluster_confs,
     render_cluster_conf,
 )
-from ocfs2lab.formats.drbd import (
+from ocfs2lab.formats.drbd_res import (
     DrbdConnection,
     DrbdHost,
     DrbdResourceConfig,
@@ -35,10 +35,9 @@ from ocfs2lab.formats.drbd import (
     DrbdSyntax,
     parse_drbd_res,
     parse_drbd_res_all,
-    parse_drbd_status,
-    parse_proc_drbd,
     render_drbd_res,
 )
+from ocfs2lab.formats.drbd_status import parse_drbd_status
 from ocfs2lab.formats.kmsg import KmsgAssembler, parse_kernel_line, parse_kernel_log
 from ocfs2lab.formats.o2cb import (
     parse_cluster_status,
@@ -47,6 +46,7 @@ from ocfs2lab.formats.o2cb import (
     parse_list_heartbeats,
     parse_list_nodes,
 )
+from ocfs2lab.formats.proc_drbd import parse_proc_drbd
 
 from .conftest import DATA
 

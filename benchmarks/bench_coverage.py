@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ocfs2lab.cluster import Cluster
+from ocfs2lab.clusters import Cluster
 from ocfs2lab.coverage.report import make_report
 from ocfs2lab.host.labvm import LabVm
 from ocfs2lab.spec.storage import DrbdSpec

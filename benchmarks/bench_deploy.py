@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from ocfs2lab.cluster import Cluster
+from ocfs2lab.clusters import Cluster
 from ocfs2lab.host.labvm import LabVm
 from ocfs2lab.report import LogReporter
 from ocfs2lab.runner.base import busy_seconds, watch_commands

@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ocfs2lab.kernel_cluster import VmCluster
+from ocfs2lab.clusters import VmCluster
 from ocfs2lab.vm.image import build_image, with_kernel
 from ocfs2lab.vm.inventory import cache_entries, disk_usage, remove_entry
 from ocfs2lab.vm.kernel import build_kernel, work_trees_dir

@@ -20,8 +20,8 @@ import logging
 import statistics
 import time
 
+from ocfs2lab.clusters import VmCluster
 from ocfs2lab.experiment import RecoveryExperiment, theory
-from ocfs2lab.kernel_cluster import VmCluster
 from ocfs2lab.spec.cluster import TimingSpec
 
 

@@ -26,9 +26,9 @@ from typing import Any
 
 import attrs
 
+from ocfs2lab.clusters import VM_TIMING, VmCluster
 from ocfs2lab.experiment import RecoveryExperiment
 from ocfs2lab.experiment.compare import run_interleaved
-from ocfs2lab.kernel_cluster import VM_TIMING, VmCluster
 
 ARMS = ("cold", "restored")
 

@@ -7,7 +7,7 @@ Specs (frozen, validated) say what to build; handles (context managers) are what
 """
 
 from ocfs2lab.cleanup import Census, census, cleanup
-from ocfs2lab.cluster import Cluster, ClusterStatus
+from ocfs2lab.clusters import Cluster, ClusterStatus, SshCluster, VmCluster
 from ocfs2lab.coverage import Coverage, CoverageError, CoverageReport, GcovTree
 from ocfs2lab.doctor import Check, DoctorReport, diagnose
 from ocfs2lab.errors import (
@@ -46,7 +46,6 @@ from ocfs2lab.host.local import LocalHost
 from ocfs2lab.host.ssh import SshHost
 from ocfs2lab.host.state import Ledger, new_lab_id
 from ocfs2lab.kernel_ab import compare_kernels
-from ocfs2lab.kernel_cluster import SshCluster, VmCluster
 from ocfs2lab.lifecycle import Lifecycle
 from ocfs2lab.node.background import RemoteProcess
 from ocfs2lab.node.base import Node

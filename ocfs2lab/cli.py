@@ -26,7 +26,7 @@ from rich.text import Text
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from ocfs2lab.cleanup import census, cleanup
-from ocfs2lab.cluster import Cluster
+from ocfs2lab.clusters import Cluster, VmCluster
 from ocfs2lab.coverage import CoverageReport
 from ocfs2lab.demo import run_demo
 from ocfs2lab.doctor import Check, diagnose
@@ -37,7 +37,6 @@ from ocfs2lab.host.base import Host
 from ocfs2lab.host.local import LocalHost
 from ocfs2lab.host.ssh import SshHost
 from ocfs2lab.kernel_ab import compare_kernels
-from ocfs2lab.kernel_cluster import VmCluster
 from ocfs2lab.runner.ssh import SshTarget
 from ocfs2lab.spec.cluster import TimingSpec
 from ocfs2lab.spec.storage import DrbdSpec

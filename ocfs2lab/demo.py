@@ -10,13 +10,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ocfs2lab.cleanup import census
-from ocfs2lab.cluster import Cluster
+from ocfs2lab.clusters import Cluster, VmCluster
 from ocfs2lab.coverage import CoverageReport
 from ocfs2lab.coverage.report import NO_DATA_REASON
 from ocfs2lab.errors import SpecError
 from ocfs2lab.experiment.recovery import RecoveryExperiment
 from ocfs2lab.host.labvm import LabVm
-from ocfs2lab.kernel_cluster import VmCluster
 from ocfs2lab.report import Prefixed, Reporter, phase
 from ocfs2lab.spec.storage import DrbdSpec
 

@@ -22,10 +22,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ocfs2lab.clusters import FaultName, VmCluster
 from ocfs2lab.errors import SpecError
 from ocfs2lab.experiment.compare import COMPARED_FIGURES, Comparison, run_interleaved
 from ocfs2lab.experiment.recovery import RecoveryExperiment
-from ocfs2lab.kernel_cluster import FaultName, VmCluster
 from ocfs2lab.report import LogReporter, Reporter
 from ocfs2lab.spec.cluster import TimingSpec
 from ocfs2lab.vm.image import build_image

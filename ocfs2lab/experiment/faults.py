@@ -8,13 +8,18 @@ On a VM node (one kernel):
 
 * [`Kill`][ocfs2lab.experiment.faults.Kill]: SIGKILL of the QEMU process, a hard power-off. Nothing
   is restored on exit: the node stays down until revived
-  ([`revive`][ocfs2lab.kernel_cluster.VmCluster.revive]).
+  ([`revive`][ocfs2lab.clusters.base.LabCluster.revive]).
 * [`Freeze`][ocfs2lab.experiment.faults.Freeze]: QMP ``stop``; ``cont`` on exit.
 * [`Partition`][ocfs2lab.experiment.faults.Partition]: QMP ``set_link`` of the interconnect NIC off;
   on on exit. The node's ssh NIC and its serial console stay up, so the lab keeps seeing it.
 * [`DiskStall`][ocfs2lab.experiment.faults.DiskStall]: QMP block throttling of the shared disk to
   one byte per second; lifted on exit. The guest sees requests that never complete and cannot go
   around them.
+
+Each fault acts through a capability of its node, a protocol of
+[`ocfs2lab.node.base`][ocfs2lab.node.base]: `Killable`, `Freezable`, `LinkControl`,
+`DiskControl` (and `Power` to revive). A node without it is refused when the fault is built,
+before anything is touched: SSH machines have none, container nodes have no disk control.
 
 On a container node the Docker equivalents run (``docker kill``, ``pause``, ``network
 disconnect``). They do not kill a kernel node: containers of one host share one kernel,
@@ -26,13 +31,19 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from ocfs2lab.errors import SpecError
-from ocfs2lab.node.base import Node
-from ocfs2lab.node.container import ContainerNode
-from ocfs2lab.node.vm import VmNode
+from ocfs2lab.node.base import (
+    DiskControl,
+    Freezable,
+    Killable,
+    LinkControl,
+    Node,
+    capable,
+)
 from ocfs2lab.observe.timeline import LabEventKind, Timeline
 
 log = logging.getLogger(__name__)
@@ -41,10 +52,19 @@ CONTAINER_NOTE = (
     "container nodes share one kernel: this fault does not kill an OCFS2 node (no heartbeat "
     "death, no DLM recovery); use VM nodes for that"
 )
+#: Why a kind of node lacks a capability (the refusal's second half).
+WHY_NOT = {
+    "ssh": "the lab has no power, CPU, link or disk control over SSH machines",
+    "container": "containers reach the shared disk directly, without QEMU in the way",
+}
 
 
 class Fault:
     """Base of the faults: inject on enter, restore on exit, both on the timeline.
+
+    A fault needs a capability of its node ([`needs`][ocfs2lab.experiment.faults.Fault.needs],
+    a protocol of [`ocfs2lab.node.base`][ocfs2lab.node.base]); a node without it is refused
+    when the fault is built, before anything is touched.
 
     Args:
         node: The node to fault.
@@ -53,29 +73,35 @@ class Fault:
     Attributes:
         injected_at: Host time the fault took effect.
         healed_at: Host time it was lifted (``None`` while active, and for a kill).
+
+    Raises:
+        SpecError: The node lacks the capability (``field`` is ``fault.node``).
     """
 
     #: The fault's name on the timeline (``data["fault"]``).
     name: ClassVar[str] = "fault"
+    #: The capability (a node protocol) the fault acts through.
+    needs: ClassVar[type] = Killable
 
     def __init__(self, node: Node, timeline: Timeline | None = None) -> None:
+        if not capable(node, self.needs):
+            members = ", ".join(
+                n for n in vars(self.needs) if not n.startswith("_") and n != "running"
+            )
+            why = WHY_NOT.get(node.kind, "")
+            raise SpecError(
+                "fault.node",
+                node.spec.name,
+                f"a {self.name} fault needs a node with {self.needs.__name__} ({members}); "
+                f"a {node.kind} node has none" + (f": {why}" if why else ""),
+            )
         self.node = node
         self.timeline = timeline
         self.injected_at: float | None = None
         self.healed_at: float | None = None
-        self._check()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.node.spec.name})"
-
-    def _check(self) -> None:
-        if not isinstance(self.node, VmNode | ContainerNode):
-            raise SpecError(
-                "fault.node",
-                self.node.spec.name,
-                f"a {self.name} fault needs a VM node or a container node, not a "
-                f"{self.node.kind} node (the lab has no power control over SSH machines)",
-            )
 
     # -- what subclasses implement ---------------------------------------------------------
     def _inject(self) -> None:
@@ -116,7 +142,7 @@ class Fault:
             return self.healed_at
         if not self._heal_possible():
             return None
-        if self._node_running():
+        if self._node().running:
             self._heal()
             verb = "healed"
         else:
@@ -128,16 +154,9 @@ class Fault:
         log.info("%s: %s %s", self.node.spec.name, self.name, verb)
         return when
 
-    def _node_running(self) -> bool:
-        if isinstance(self.node, VmNode):
-            return self.node.running
-        if isinstance(self.node, ContainerNode):
-            container = self.node.container
-            if container is None:
-                return False
-            container.reload()
-            return bool(container.status in ("running", "paused"))
-        return True
+    def _node(self) -> Any:
+        """The node, as the capability the fault checked for."""
+        return self.node
 
     def _heal_possible(self) -> bool:
         return True
@@ -159,33 +178,14 @@ def _now() -> float:
     return time.time()
 
 
-def _container(node: Node) -> Any:
-    container = node.container if isinstance(node, ContainerNode) else None
-    if container is None:
-        raise SpecError("fault.node", node.spec.name, "the container does not exist")
-    return container
-
-
-def _vm(node: Node) -> VmNode:
-    if not isinstance(node, VmNode):
-        raise SpecError("fault.node", node.spec.name, "is not a VM node")
-    return node
-
-
-def _network(node: ContainerNode) -> Any:
-    return node.client.networks.get(node.network.name)
-
-
 class Kill(Fault):
     """Hard power-off: the node's kernel dies at once. Not undone on exit (revive it)."""
 
     name = "kill"
+    needs = Killable
 
     def _inject(self) -> None:
-        if isinstance(self.node, ContainerNode):
-            _container(self.node).kill()
-        else:
-            _vm(self.node).kill()
+        self._node().kill()
 
     def _heal_possible(self) -> bool:
         return False
@@ -195,56 +195,46 @@ class Freeze(Fault):
     """Freeze the node (its CPUs stop); thaw on exit."""
 
     name = "freeze"
+    needs = Freezable
 
     def _inject(self) -> None:
-        if isinstance(self.node, ContainerNode):
-            _container(self.node).pause()
-        else:
-            _vm(self.node).freeze()
+        self._node().freeze()
 
     def _heal(self) -> None:
-        if isinstance(self.node, ContainerNode):
-            _container(self.node).unpause()
-        else:
-            _vm(self.node).thaw()
+        self._node().thaw()
 
 
 class Partition(Fault):
     """Cut the node's interconnect; heal on exit."""
 
     name = "partition"
+    needs = LinkControl
 
     def _inject(self) -> None:
-        if isinstance(self.node, ContainerNode):
-            _network(self.node).disconnect(_container(self.node), force=True)
-        else:
-            _vm(self.node).cut_link()
+        self._node().cut_link()
 
     def _heal(self) -> None:
-        if isinstance(self.node, ContainerNode):
-            _network(self.node).connect(
-                _container(self.node), ipv4_address=str(self.node.spec.address)
-            )
-        else:
-            _vm(self.node).heal_link()
+        self._node().heal_link()
 
 
 class DiskStall(Fault):
     """Stall the node's I/O to the shared disk; release on exit (VM nodes only)."""
 
     name = "disk_stall"
-
-    def _check(self) -> None:
-        if self.node.kind != "vm":
-            raise SpecError(
-                "fault.node",
-                self.node.spec.name,
-                "a disk stall needs a VM node: QEMU holds its requests (containers and SSH "
-                "machines reach the disk without the lab in the way)",
-            )
+    needs = DiskControl
 
     def _inject(self) -> None:
-        _vm(self.node).stall_disk()
+        self._node().stall_disk()
 
     def _heal(self) -> None:
-        _vm(self.node).unstall_disk()
+        self._node().unstall_disk()
+
+
+FaultName = Literal["kill", "freeze", "partition", "disk_stall"]
+#: Every fault by name (what `cluster.fault(kind, node)` builds).
+FAULTS: Mapping[str, type[Fault]] = {
+    "kill": Kill,
+    "freeze": Freeze,
+    "partition": Partition,
+    "disk_stall": DiskStall,
+}

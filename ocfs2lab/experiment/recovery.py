@@ -24,28 +24,34 @@ import logging
 import secrets
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from attrs import asdict, field, frozen
 
 from ocfs2lab.errors import CommandFailed, HostError, Ocfs2LabError, SpecError, WaitTimeout
 from ocfs2lab.experiment.analysis import RecoveryTimes, analyze_recovery, spread, theory
-from ocfs2lab.experiment.faults import Fault
+from ocfs2lab.experiment.faults import FAULTS, Fault, FaultName
 from ocfs2lab.formats.kmsg import ERROR_KINDS, EventKind
 from ocfs2lab.fs.volume import FsckReport
 from ocfs2lab.node.background import RemoteProcess
-from ocfs2lab.node.ssh import SshNode
+from ocfs2lab.node.base import Killable, Node, Power, capable
 from ocfs2lab.observe.export import require_module
 from ocfs2lab.observe.recorder import VerifyReport, WriteRecorder, runner_reader, writer_script
-from ocfs2lab.observe.timeline import Expect, ExpectTimeout, LabEventKind, TimelineEvent
+from ocfs2lab.observe.timeline import (
+    Expect,
+    ExpectTimeout,
+    LabEventKind,
+    Timeline,
+    TimelineEvent,
+)
 from ocfs2lab.parallel import run_parallel
-from ocfs2lab.spec.cluster import TimingSpec
+from ocfs2lab.spec.cluster import ClusterSpec, TimingSpec
+from ocfs2lab.spec.storage import VolumeSpec
 from ocfs2lab.wait import wait_until
 
 if TYPE_CHECKING:
     from pandas import DataFrame
 
-    from ocfs2lab.kernel_cluster import FaultName, SshCluster
 
 log = logging.getLogger(__name__)
 
@@ -231,12 +237,58 @@ class RecoverySeries:
         return sum(r.lost_writes for r in self.reports)
 
 
+class WriterNode(Node, Protocol):
+    """A node a writer runs on: it reaches the lab's recorder at an address of its own."""
+
+    def recorder_address(self, recorder: WriteRecorder) -> str:
+        """The address at which a writer on this node reaches ``recorder``."""
+        ...
+
+
+class ExperimentCluster(Protocol):
+    """What a recovery experiment needs of a cluster (every
+    [`LabCluster`][ocfs2lab.clusters.base.LabCluster] has it): its nodes, a timeline, faults
+    by name, and a way to bring a node back."""
+
+    spec: ClusterSpec
+    volume_spec: VolumeSpec
+    timeline: Timeline
+
+    @property
+    def nodes(self) -> Sequence[WriterNode]:
+        """The nodes, node 1 first."""
+        ...
+
+    def node(self, which: str | int) -> WriterNode:
+        """A node by name or number."""
+        ...
+
+    def kernel_provenance(self) -> dict[str, Any]:
+        """What kernel the nodes run."""
+        ...
+
+    def fault(self, kind: FaultName, node: str | int | Node) -> Fault:
+        """A fault by name (refused when the node lacks its capability)."""
+        ...
+
+    def revive(self, which: str | int | Node) -> Any:
+        """Boot a node that is down again, rejoin it and mount the volume on it."""
+        ...
+
+    def repair(self) -> FsckReport:
+        """Repair the volume (fsck -fy) and mount it again everywhere."""
+        ...
+
+
 class RecoveryExperiment:
     """Kill (or freeze, partition, stall) one node under load and measure the recovery.
 
     Args:
-        cluster: A running [`SshCluster`][ocfs2lab.kernel_cluster.SshCluster] or
-            [`VmCluster`][ocfs2lab.kernel_cluster.VmCluster] (reviving needs a VmCluster).
+        cluster: A running cluster (an
+            [`ExperimentCluster`][ocfs2lab.experiment.recovery.ExperimentCluster]): a
+            [`VmCluster`][ocfs2lab.clusters.vms.VmCluster], or an
+            [`SshCluster`][ocfs2lab.clusters.machines.SshCluster] for faults that need no
+            power control. Reviving needs nodes with it.
         fault: ``kill``, ``freeze``, ``partition`` or ``disk_stall``.
         victim: The node to fault (name or number; ``-1``: the last node). The last node
             is the default: the lowest node decides quorum ties, so faulting it shows
@@ -249,12 +301,13 @@ class RecoveryExperiment:
         revive: Boot a victim that is down again at the end of each run.
 
     Raises:
-        SpecError: Bad input (an unknown fault or node).
+        SpecError: Bad input (an unknown fault or node, or a victim without the
+            capability the fault needs), before anything runs.
     """
 
     def __init__(
         self,
-        cluster: SshCluster,
+        cluster: ExperimentCluster,
         *,
         fault: FaultName = "kill",
         victim: str | int = -1,
@@ -264,8 +317,8 @@ class RecoveryExperiment:
         after_acks: int = 20,
         revive: bool = True,
     ) -> None:
-        if fault not in ("kill", "freeze", "partition", "disk_stall"):
-            raise SpecError("fault", fault, "must be kill, freeze, partition or disk_stall")
+        if fault not in FAULTS:
+            raise SpecError("fault", fault, f"must be one of {', '.join(FAULTS)}")
         if len(cluster.nodes) < 2:
             raise SpecError("cluster.nodes", len(cluster.nodes), "an experiment needs 2 nodes")
         if hold < 0:
@@ -273,6 +326,7 @@ class RecoveryExperiment:
         self.cluster = cluster
         self.fault = fault
         self.victim = cluster.node(victim)
+        cluster.fault(fault, self.victim)  # refused now if the victim lacks the capability
         self.hold = hold
         self.record_size = record_size
         self.warmup_acks = warmup_acks
@@ -284,7 +338,7 @@ class RecoveryExperiment:
         self._repair: FsckReport | None = None
 
     @property
-    def survivors(self) -> list[SshNode]:
+    def survivors(self) -> list[WriterNode]:
         """Every node but the victim."""
         return [n for n in self.cluster.nodes if n is not self.victim]
 
@@ -393,7 +447,7 @@ class RecoveryExperiment:
         """
         for node in self.cluster.nodes:
             if not node.up:
-                if getattr(self.cluster, "revive", None) is None:
+                if not capable(node, Power):
                     raise HostError(
                         f"{node.spec.name} is down and the lab cannot boot it",
                         hint="boot it yourself, then call cluster.rejoin(node)",
@@ -408,7 +462,7 @@ class RecoveryExperiment:
         self.cluster.nodes[0].run(["mkdir", "-p", directory], timeout=60)
         script = writer_script().read_bytes()
 
-        def start(node: SshNode) -> RemoteProcess:
+        def start(node: WriterNode) -> RemoteProcess:
             node.put_file(WRITER_PATH, script, 0o755)
             argv = recorder.writer_argv(
                 node=node.spec.name,
@@ -543,8 +597,7 @@ class RecoveryExperiment:
 
     def _restart_stale_victim(self) -> None:
         """Power-cycle a victim that runs on after its eviction (what an admin must do)."""
-        kill = getattr(self.victim, "kill", None)
-        if kill is None or getattr(self.cluster, "revive", None) is None:
+        if not capable(self.victim, Power):
             log.warning("%s runs on after its eviction; reboot it", self.victim.spec.name)
             return
         self.cluster.timeline.record(
@@ -553,10 +606,10 @@ class RecoveryExperiment:
             "is stale",
             node=self.victim.spec.name,
         )
-        kill()
+        cast(Power, self.victim).kill()
         self._revive(self.victim)
 
-    def _revive(self, node: SshNode) -> None:
+    def _revive(self, node: WriterNode) -> None:
         """Boot a node again, rejoin and remount it; repair the volume if it cannot mount.
 
         A node that cannot mount after its revive (``please run fsck.ocfs2``) is a finding:
@@ -567,12 +620,11 @@ class RecoveryExperiment:
         Raises:
             LifecycleError: The node could not be booted, or the repair failed.
         """
-        revive = getattr(self.cluster, "revive", None)
-        if revive is None:
+        if not capable(node, Power):
             log.warning("%s is down and the cluster cannot boot it", node.spec.name)
             return
         try:
-            revive(node)
+            self.cluster.revive(node)
         except CommandFailed as err:
             if not node.up:
                 raise
@@ -581,9 +633,10 @@ class RecoveryExperiment:
             self._repair = self.cluster.repair()
 
 
-def _running(node: SshNode) -> bool:
-    running = getattr(node, "running", None)
-    return bool(running) if running is not None else node.up
+def _running(node: Node) -> bool:
+    if capable(node, Killable):
+        return bool(node.running)  # type: ignore[attr-defined]
+    return node.up
 
 
 def _gap(recorder: WriteRecorder, node: str, since: float, until: float) -> float | None:

@@ -6,6 +6,7 @@ unchanged on container nodes (one shared kernel), VM nodes (one kernel each) and
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import Literal, Protocol, runtime_checkable
 
@@ -68,3 +69,102 @@ class Node(Protocol):
     def boot_id(self) -> str:
         """The kernel's boot id: nodes with the same boot id share one kernel."""
         ...
+
+
+# -- capabilities --------------------------------------------------------------------------
+# What the lab can do to a node besides running commands on it. A fault asks for the
+# capability it needs (`capable`); a node without it is refused when the fault is built.
+# VM nodes have all of them; container nodes Docker's (kill, freeze, link); SSH nodes none.
+
+
+@runtime_checkable
+class Killable(Protocol):
+    """A node the lab can power off at once (its kernel, or its container, dies)."""
+
+    @property
+    def running(self) -> bool:
+        """False once the node is powered off (killed, fenced, or it fenced itself)."""
+        ...
+
+    def kill(self) -> None:
+        """Power the node off now, without any shutdown."""
+        ...
+
+
+@runtime_checkable
+class Power(Killable, Protocol):
+    """A node the lab can power off and on again: its kernel dies, and a new one boots."""
+
+    def revive(self) -> None:
+        """Start the node again after a kill or a fence (a new kernel)."""
+        ...
+
+
+@runtime_checkable
+class Freezable(Protocol):
+    """A node whose CPUs the lab can stop and start again."""
+
+    @property
+    def running(self) -> bool:
+        """False once the node is powered off."""
+        ...
+
+    def freeze(self) -> None:
+        """Stop the node's CPUs (its kernel sees no time pass)."""
+        ...
+
+    def thaw(self) -> None:
+        """Let the node's CPUs run again."""
+        ...
+
+
+@runtime_checkable
+class LinkControl(Protocol):
+    """A node whose interconnect link the lab can cut and heal from outside the node."""
+
+    @property
+    def running(self) -> bool:
+        """False once the node is powered off."""
+        ...
+
+    def cut_link(self) -> None:
+        """Take the node's interconnect link down."""
+        ...
+
+    def heal_link(self) -> None:
+        """Bring the node's interconnect link back."""
+        ...
+
+
+@runtime_checkable
+class DiskControl(Protocol):
+    """A node whose I/O to the shared disk passes through the lab (QEMU's block layer)."""
+
+    @property
+    def running(self) -> bool:
+        """False once the node is powered off."""
+        ...
+
+    def stall_disk(self) -> None:
+        """Hold every request of the node to the shared disk."""
+        ...
+
+    def unstall_disk(self) -> None:
+        """Let the node's requests to the shared disk complete again."""
+        ...
+
+
+def capable(node: object, capability: type) -> bool:
+    """Whether ``node`` has every member of the ``capability`` protocol.
+
+    Looked up statically: unlike ``isinstance`` on a runtime protocol, no property of the
+    node runs (a ``running`` check may cost a round trip to the node).
+    """
+    names = {
+        name
+        for klass in capability.__mro__
+        if klass not in (Protocol, object) and getattr(klass, "_is_protocol", False)
+        for name in vars(klass)
+        if not name.startswith("_")
+    }
+    return all(inspect.getattr_static(node, name, None) is not None for name in names)

@@ -9,17 +9,16 @@ topology exercises the tools and one kernel's code; experiments on node death ne
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from typing import Any
 
 import docker
 import docker.errors
 from attrs import field, frozen
 
-from ocfs2lab.errors import HostError, TransportError
+from ocfs2lab.errors import HostError, LifecycleError, TransportError
 from ocfs2lab.host.base import Machine
 from ocfs2lab.lifecycle import Lifecycle
-from ocfs2lab.node.base import Node, NodeKind
+from ocfs2lab.node.base import NodeKind
 from ocfs2lab.runner.docker import DockerExecRunner
 from ocfs2lab.spec import rules
 from ocfs2lab.spec.cluster import NetworkSpec, NodeSpec
@@ -171,6 +170,52 @@ class ContainerNode(Machine, Lifecycle):
             return False
         return bool(self.container.status == "running")
 
+    # -- capabilities (Docker's): kill, freeze, link -----------------------------------------
+    # They act on the container, not on a kernel: every container of a host shares one
+    # kernel, which the cluster sees as one OCFS2 node (no heartbeat death, no recovery).
+    @property
+    def running(self) -> bool:
+        """True while the container exists and runs, paused or not."""
+        if self.container is None:
+            return False
+        try:
+            self.container.reload()
+        except docker.errors.DockerException:
+            return False
+        return bool(self.container.status in ("running", "paused"))
+
+    def _live_container(self) -> Any:
+        if self.container is None:
+            raise LifecycleError(f"{self.name} does not exist", hint="use it inside `with`")
+        return self.container
+
+    def kill(self) -> None:
+        """``docker kill``: the container's processes die (the host's kernel does not)."""
+        _docker_call(f"kill {self.name}", self._live_container().kill)
+
+    def freeze(self) -> None:
+        """``docker pause``: the container's processes stop (cgroup freezer)."""
+        _docker_call(f"pause {self.name}", self._live_container().pause)
+
+    def thaw(self) -> None:
+        """``docker unpause``."""
+        _docker_call(f"unpause {self.name}", self._live_container().unpause)
+
+    def cut_link(self) -> None:
+        """Disconnect the container from its Docker network."""
+        net = _docker_call("find network", self.client.networks.get, self.network.name)
+        _docker_call(f"disconnect {self.name}", net.disconnect, self._live_container(), force=True)
+
+    def heal_link(self) -> None:
+        """Connect the container to its Docker network again, at its own address."""
+        net = _docker_call("find network", self.client.networks.get, self.network.name)
+        _docker_call(
+            f"connect {self.name}",
+            net.connect,
+            self._live_container(),
+            ipv4_address=str(self._spec.address),
+        )
+
     def close(self) -> None:
         """Remove the container (the lifecycle's undo) and close the exec runner."""
         try:
@@ -212,9 +257,3 @@ class ContainerNode(Machine, Lifecycle):
         with self.step("start container"):
             _docker_call(f"start container {self._spec.name}", api.start, cid)
             self.container = self.client.containers.get(cid)
-
-
-def kernel_count(nodes: Iterable[Node]) -> int:
-    """How many distinct kernels the given nodes run on (by boot id): the number of real
-    OCFS2 nodes among them."""
-    return len({n.boot_id() for n in nodes})

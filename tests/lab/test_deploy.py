@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ocfs2lab.cleanup import census
-from ocfs2lab.cluster import Cluster
+from ocfs2lab.clusters import Cluster
 from ocfs2lab.errors import LifecycleError, OwnershipError
 from ocfs2lab.experiment.faults import CONTAINER_NOTE, Freeze, Partition
 from ocfs2lab.host.labvm import LabVm
@@ -163,7 +163,7 @@ def test_foreign_backing_file_is_refused_and_untouched(lab_host: LabVm) -> None:
 
 DEPLOY_SCRIPT = """
 import sys
-from ocfs2lab.cluster import Cluster
+from ocfs2lab.clusters import Cluster
 from ocfs2lab.host.ssh import SshHost
 from ocfs2lab.runner.ssh import SshTarget
 from ocfs2lab.spec.storage import DrbdSpec

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from ocfs2lab.clusters import VM_TIMING, SshCluster, VmCluster
 from ocfs2lab.errors import HostError, LifecycleError, SpecError
 from ocfs2lab.formats.kmsg import EventKind
-from ocfs2lab.kernel_cluster import VM_TIMING, SshCluster, VmCluster
 from ocfs2lab.node.background import RemoteProcess
 from ocfs2lab.node.ssh import SshNode
 from ocfs2lab.observe.recorder import WriteRecorder, runner_reader, writer_script

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from ocfs2lab.clusters import RESTORED_COUNTERS, VM_TIMING, VmCluster
 from ocfs2lab.experiment import RecoveryExperiment, RecoveryReport
 from ocfs2lab.formats.gcovr import parse_summary
 from ocfs2lab.formats.iproute import link_by_mac, parse_links
 from ocfs2lab.formats.kmsg import EventKind
-from ocfs2lab.kernel_cluster import RESTORED_COUNTERS, VM_TIMING, VmCluster
 from ocfs2lab.observe.timeline import Expect, LabEventKind
 from ocfs2lab.vm.qemu import proc_start_time
 from tests.support.clock import clock_error

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.lab
 
 OWNER = """
 import json, sys, time
-from ocfs2lab.kernel_cluster import VmCluster
+from ocfs2lab.clusters import VmCluster
 c = VmCluster(1, name="crash", deploy=False).__enter__()
 vm = c.vms[0]
 print(json.dumps({

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from ocfs2lab.cluster import Cluster
+from ocfs2lab.clusters import Cluster
 from ocfs2lab.errors import SpecError, WaitTimeout
 from ocfs2lab.fs.o2cb import O2cbCluster
 from ocfs2lab.fs.volume import mkfs_argv

@@ -12,9 +12,12 @@ from typing import Any, cast, get_args
 
 import pytest
 
-from ocfs2lab.errors import HostError, LifecycleError, OwnershipError, SpecError
-from ocfs2lab.experiment import DiskStall, Freeze, Kill, Partition, RecoveryExperiment
-from ocfs2lab.kernel_cluster import VM_NETWORK, VM_TIMING, FaultName, SshCluster, VmCluster
+from ocfs2lab.clusters import VM_NETWORK, VM_TIMING, FaultName, SshCluster, VmCluster
+from ocfs2lab.errors import HostError, LifecycleError, OwnershipError, SpecError, TransportError
+from ocfs2lab.experiment import DiskStall, Fault, Freeze, Kill, Partition, RecoveryExperiment
+from ocfs2lab.experiment.faults import FAULTS
+from ocfs2lab.node.base import DiskControl, Freezable, Killable, LinkControl, Power, capable
+from ocfs2lab.node.container import ContainerNode, ContainerSettings
 from ocfs2lab.node.ssh import SshNode
 from ocfs2lab.node.vm import VmNode, interconnect_mac
 from ocfs2lab.observe.timeline import LabEventKind, Timeline
@@ -114,38 +117,94 @@ def test_check_nodes_refuses_nodes_that_share_a_kernel() -> None:
         cluster.check_nodes()
 
 
-def _vm_node(tmp_path: Path, timeline: Timeline) -> VmNode:
+def _vm_node(tmp_path: Path, timeline: Timeline, index: int = 2) -> VmNode:
     image = LabImage(
         tmp_path / "root.img", tmp_path / "vmlinuz", tmp_path / "initrd", ImageRecipe()
     )
     shared = DriveSpec("shared", tmp_path / "shared.raw", "ocfs2lab-shared")
     return VmNode(
-        SPEC.nodes[2], image, network=VM_NETWORK, shared=shared, switch=tmp_path, timeline=timeline
+        SPEC.nodes[index],
+        image,
+        network=VM_NETWORK,
+        shared=shared,
+        switch=tmp_path,
+        timeline=timeline,
     )
 
 
-def test_faults_need_a_vm_or_a_container(tmp_path: Path) -> None:
-    node = ssh_nodes(FakeRunner())[0]
-    for fault in (Kill, Freeze, Partition, DiskStall):
-        with pytest.raises(SpecError, match=r"fault\.node"):
-            fault(node)
+def _container_node() -> ContainerNode:
+    settings = ContainerSettings(image="ocfs2-node:latest", devices=["/dev/drbd0"])
+    return ContainerNode(
+        cast(Any, None), SPEC.nodes[0], SPEC.network, settings, lab_id="lab0000000000"
+    )
 
 
-def test_a_fault_records_its_start_and_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("fault", [Kill, Freeze, Partition, DiskStall])
+def test_a_fault_on_a_node_without_its_capability_is_refused_before_anything(
+    fault: type[Fault],
+) -> None:
+    runner = FakeRunner()
+    node = ssh_nodes(runner)[0]
+    with pytest.raises(SpecError) as info:
+        fault(node)
+    assert info.value.field == "fault.node"
+    assert fault.needs.__name__ in str(info.value)
+    assert "SSH machines" in str(info.value)
+    assert runner.calls == []
+
+
+def test_a_container_node_has_dockers_capabilities_but_no_disk_control() -> None:
+    node = _container_node()
+    assert [capable(node, c) for c in (Killable, Freezable, LinkControl)] == [True] * 3
+    assert not capable(node, DiskControl) and not capable(node, Power)
+    with pytest.raises(SpecError, match="DiskControl") as info:
+        DiskStall(node)
+    assert "without QEMU" in str(info.value)
+
+
+def test_capabilities_are_looked_up_without_running_properties() -> None:
+    class Probe:
+        @property
+        def running(self) -> bool:
+            raise AssertionError("a property ran")
+
+        def kill(self) -> None: ...
+
+    assert capable(Probe(), Killable)
+    assert not capable(Probe(), Power)
+    assert not capable(Probe(), Freezable)
+
+
+class FreezableNode:
+    """A node with the freeze capability only: what a fault sees of a node."""
+
+    kind = "vm"
+    spec = SPEC.nodes[0]
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.running = True
+
+    def freeze(self) -> None:
+        self.calls.append("freeze")
+
+    def thaw(self) -> None:
+        self.calls.append("thaw")
+
+
+def test_a_fault_records_its_start_and_end() -> None:
     timeline = Timeline()
-    vm = _vm_node(tmp_path, timeline)
-    calls: list[str] = []
-    monkeypatch.setattr(VmNode, "running", property(lambda self: True))
-    monkeypatch.setattr(vm, "freeze", lambda: calls.append("freeze"))
-    monkeypatch.setattr(vm, "thaw", lambda: calls.append("thaw"))
-    with Freeze(vm, timeline) as fault:
-        calls.append("inside")
-    assert calls == ["freeze", "inside", "thaw"]
+    node = FreezableNode()
+    with Freeze(cast(Any, node), timeline) as fault:
+        node.calls.append("inside")
+    assert node.calls == ["freeze", "inside", "thaw"]
     kinds = [e.kind for e in timeline.events(source="lab")]
     assert kinds == [LabEventKind.FAULT_INJECTED, LabEventKind.FAULT_HEALED]
     assert fault.injected_at is not None and fault.healed_at is not None
     assert fault.healed_at >= fault.injected_at
     assert timeline.events(source="lab")[0].lab.data["fault"] == "freeze"  # type: ignore[union-attr]
+    with pytest.raises(SpecError, match="LinkControl"):
+        Partition(cast(Any, node), timeline)
 
 
 def test_a_fault_on_a_node_that_died_under_it_restores_nothing(
@@ -176,14 +235,20 @@ def test_an_unbooted_vm_node_says_so(tmp_path: Path) -> None:
     assert not vm.running and not vm.up
     with pytest.raises(LifecycleError, match="not running"):
         vm.freeze()
-    with pytest.raises(Exception, match="not booted"):
+    with pytest.raises(TransportError, match="not booted"):
         vm.run(["true"])
     assert interconnect_mac(3) == "52:54:00:77:00:03"
     assert interconnect_mac(258) == "52:54:00:77:01:02"
 
 
-def test_recovery_experiment_bad_input() -> None:
-    cluster = SshCluster(ssh_nodes(FakeRunner()), "/dev/vdb", network=VM_NETWORK, owned=True)
+def test_recovery_experiment_bad_input(tmp_path: Path) -> None:
+    runner = FakeRunner()
+    on_ssh = SshCluster(ssh_nodes(runner), "/dev/vdb", network=VM_NETWORK, owned=True)
+    with pytest.raises(SpecError, match="Killable") as info:
+        RecoveryExperiment(on_ssh, fault="kill")
+    assert info.value.field == "fault.node" and runner.calls == []
+    vms = [_vm_node(tmp_path, Timeline(), i) for i in range(3)]
+    cluster = SshCluster(vms, "/dev/vdb", network=VM_NETWORK, owned=True)
     with pytest.raises(SpecError, match="fault"):
         RecoveryExperiment(cluster, fault="explode")  # type: ignore[arg-type]
     with pytest.raises(SpecError, match="hold"):
@@ -195,7 +260,7 @@ def test_recovery_experiment_bad_input() -> None:
     assert [n.spec.number for n in experiment.survivors] == [1, 2]
     with pytest.raises(SpecError, match="repeat"):
         experiment.run(repeat=0)
-    single = SshCluster(ssh_nodes(FakeRunner())[:1], "/dev/vdb", network=VM_NETWORK, owned=True)
+    single = SshCluster(vms[:1], "/dev/vdb", network=VM_NETWORK, owned=True)
     with pytest.raises(SpecError, match="2 nodes"):
         RecoveryExperiment(single)
 
@@ -220,3 +285,14 @@ def test_each_fault_is_a_method_of_its_name(tmp_path: Path, name: str) -> None:
     fault = getattr(cluster, name)(vm)
     assert fault.name == name
     assert type(fault) is type(cluster.fault(name, vm))  # type: ignore[arg-type]
+    assert type(fault) is FAULTS[name]
+
+
+def test_a_node_without_power_is_not_revived_and_nothing_runs() -> None:
+    runner = FakeRunner()
+    cluster = SshCluster(ssh_nodes(runner), "/dev/vdb", network=VM_NETWORK, owned=True)
+    with pytest.raises(SpecError, match="cannot be revived"):
+        cluster.revive(2)
+    with pytest.raises(SpecError, match="kill, freeze"):
+        cluster.fault("explode", 1)  # type: ignore[arg-type]
+    assert runner.calls == []

@@ -1,0 +1,415 @@
+"""The one cluster pipeline, and what every running cluster offers.
+
+A cluster is a provisioner and a pipeline. The provisioner (a subclass's
+[`_provision`][ocfs2lab.clusters.base.LabCluster._provision]) brings the nodes and the shared
+device: privileged containers on a host with a DRBD device, machines reached over SSH, or
+QEMU machines with a shared disk. The pipeline is written once, here: the timeline feeds,
+the o2cb stack (bootstrap on node 1, join on the others), the heartbeat region and the
+volume (mkfs.ocfs2, mount on every node), each registered for undo the moment it exists.
+
+Status, the workload, coverage, fsck and repair, rejoin and revive, node lookup and the
+faults are written once too, for every topology. A fault asks the node for the capability
+it needs ([`ocfs2lab.node.base`][ocfs2lab.node.base]); a node without it is refused before
+anything is touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from attrs import frozen
+
+from ocfs2lab.coverage import Coverage, GcovTree
+from ocfs2lab.errors import HostError, LifecycleError, SpecError
+from ocfs2lab.experiment.faults import FAULTS, Fault, FaultName
+from ocfs2lab.fs.heartbeat import HeartbeatRegion
+from ocfs2lab.fs.o2cb import O2cbCluster
+from ocfs2lab.fs.volume import FsckReport, OcfsVolume
+from ocfs2lab.fs.workload import SharedIoWorkload, WorkloadReport
+from ocfs2lab.host.base import Shell
+from ocfs2lab.lifecycle import Lifecycle
+from ocfs2lab.node.base import Node, Power, capable
+from ocfs2lab.observe.timeline import LabEventKind, Timeline
+from ocfs2lab.report import LogReporter, Reporter, phase
+from ocfs2lab.spec.cluster import ClusterSpec
+from ocfs2lab.spec.storage import HeartbeatSpec, VolumeSpec
+
+log = logging.getLogger(__name__)
+
+
+@frozen
+class ClusterStatus:
+    """What the cluster really is.
+
+    Attributes:
+        name: Cluster name.
+        nodes: Node names.
+        kernel_nodes: Distinct kernels among the nodes that are up (boot ids): the real
+            OCFS2 nodes.
+        online: Nodes whose ``o2cb cluster-status`` says online.
+        mounted: Nodes with the volume mounted.
+        note: Why ``kernel_nodes`` may be smaller than ``len(nodes)`` (nodes that are down,
+            or nodes that share a kernel).
+    """
+
+    name: str
+    nodes: tuple[str, ...]
+    kernel_nodes: int
+    online: tuple[str, ...]
+    mounted: tuple[str, ...]
+    note: str
+
+
+class LabCluster(Lifecycle):
+    """Base of the clusters: nodes and a shared device from a provisioner, then the pipeline.
+
+    Subclasses implement [`_provision`][ocfs2lab.clusters.base.LabCluster._provision] (set
+    ``nodes`` and ``device``, registering the undo of what they make) and may override the
+    hooks below it. ``with`` runs the provisioner, then the pipeline unless ``deploy`` is
+    off; leaving the block undoes both in reverse.
+
+    Args:
+        spec: Name, nodes, interconnect and timing.
+        volume: Label, mount point, sizes.
+        heartbeat_mode: ``"local"`` or ``"global"``.
+        owned: The device may be wiped and formatted.
+        deploy: Run the pipeline after the provisioner.
+        timeline: Where kernel messages and lab actions go (a new one by default).
+        reporter: Receives the phases.
+
+    Attributes:
+        nodes: The cluster's nodes, node 1 first (after the provisioner).
+        device: The shared block device's path on the nodes.
+        timeline: Every kernel's messages and the lab's actions.
+        o2cb: The o2cb cluster (after the pipeline).
+        heartbeat: The heartbeat region (after the pipeline).
+        volume: The mounted volume (after the pipeline).
+
+    Raises:
+        SpecError: Bad input, before anything is touched.
+    """
+
+    def __init__(
+        self,
+        spec: ClusterSpec,
+        *,
+        volume: VolumeSpec | None = None,
+        heartbeat_mode: str = "local",
+        owned: bool = False,
+        deploy: bool = True,
+        timeline: Timeline | None = None,
+        reporter: Reporter | None = None,
+    ) -> None:
+        self.spec = spec
+        self.volume_spec = volume or VolumeSpec()
+        self.heartbeat_mode = HeartbeatSpec(mode=heartbeat_mode).mode  # type: ignore[arg-type]
+        self.owned = owned
+        self.deploy = deploy
+        self.timeline = timeline or Timeline()
+        self.reporter: Reporter = reporter or LogReporter()
+        self.nodes: list[Any] = []
+        self.device = ""
+        self.o2cb: O2cbCluster | None = None
+        self.heartbeat: HeartbeatRegion | None = None
+        self.volume: OcfsVolume | None = None
+
+    def describe(self) -> str:
+        """Name for messages."""
+        return f"cluster {self.spec.name}"
+
+    # -- what a topology provides ------------------------------------------------------------
+    def _provision(self) -> None:
+        """Bring the nodes and the shared device (set ``nodes`` and ``device``)."""
+        raise NotImplementedError
+
+    def _check_nodes(self) -> None:
+        """Check the nodes before the pipeline changes anything on them (default: none)."""
+
+    def _feed_timeline(self) -> None:
+        """Feed every kernel's messages to the timeline (default: each node's own feed)."""
+        for node in self.nodes:
+            source = node.feed_timeline(self.timeline)
+            self.undo(source.close, f"stop the timeline feed of {node.spec.name}")
+
+    def _stack_starting(self) -> None:
+        """Called right before the stack is set up (a topology may record it first)."""
+
+    def _kernel_machines(self) -> Mapping[str, Shell]:
+        """Where kernel coverage is collected, by name (default: the nodes that are up)."""
+        return self._up_nodes()
+
+    def _kernel_tree(self, given: GcovTree | None) -> GcovTree | None:
+        """The gcov tree of the kernel the nodes run: ``given``, else the lab kernel's when
+        the lab built it (default: ``given``)."""
+        return given
+
+    def _default_tools(self) -> Sequence[GcovTree]:
+        """Instrumented programs the nodes run, when the lab built them."""
+        return ()
+
+    # -- the pipeline -------------------------------------------------------------------------
+    def _acquire(self) -> None:
+        self._provision()
+        if self.deploy:
+            self._deploy()
+
+    def _deploy(self) -> None:
+        rep = self.reporter
+        with self.step("check nodes"), phase(rep, "check nodes"):
+            self._check_nodes()
+        with self.step("timeline"):
+            self._feed_timeline()
+            self.timeline.meta["kernel"] = self.kernel_provenance()
+        with self.step("o2cb"), phase(rep, "o2cb bootstrap and join"):
+            self._stack_starting()
+            self.o2cb = self.enter(
+                O2cbCluster(self.nodes, self.spec, heartbeat_mode=self.heartbeat_mode)
+            )
+        self.heartbeat = HeartbeatRegion(
+            self.o2cb, HeartbeatSpec(mode=self.heartbeat_mode, device=self.device)
+        )
+        with self.step("volume"), phase(rep, "mkfs and mount"):
+            self.volume = self.enter(
+                OcfsVolume(
+                    self.nodes,
+                    self.device,
+                    self.volume_spec,
+                    self.spec.name,
+                    owned=self.owned,
+                    heartbeat=self.heartbeat,
+                )
+            )
+        with self.step("heartbeat started"):
+            # Local mode: mounting started heartbeat on the volume itself.
+            self.heartbeat.wait_active(self.volume.uuid())
+
+    # -- lookup ------------------------------------------------------------------------------
+    def node(self, which: str | int | Node) -> Any:
+        """A node by name, o2cb number (``-1``: the last node) or the node itself.
+
+        Raises:
+            SpecError: No such node in this cluster.
+        """
+        if not isinstance(which, str | int):
+            if which not in self.nodes:
+                raise SpecError("node", which.spec.name, "is not a node of this cluster")
+            return which
+        if which == -1:
+            if not self.nodes:
+                raise LifecycleError(f"{self.describe()} has no nodes yet")
+            return self.nodes[-1]
+        spec = self.spec.node(which)
+        for n in self.nodes:
+            if n.spec == spec:
+                return n
+        raise LifecycleError(f"{self.describe()}: {spec.name} is not made yet")
+
+    def _up_nodes(self) -> dict[str, Any]:
+        return {n.spec.name: n for n in self.nodes if n.up}
+
+    def _live(self) -> tuple[O2cbCluster, OcfsVolume]:
+        if self.o2cb is None or self.volume is None:
+            raise LifecycleError(f"{self.describe()} is not up", hint="use it inside `with`")
+        return self.o2cb, self.volume
+
+    def kernel_provenance(self) -> dict[str, Any]:
+        """What kernel the nodes run: the ``uname -r`` of each node that is up (a lab VM
+        cluster gives the recipe key, patches, tree commit and profile)."""
+        releases = {
+            name: n.run(["uname", "-r"], timeout=30).stdout.strip()
+            for name, n in self._up_nodes().items()
+        }
+        distinct = sorted(set(releases.values()))
+        return {"release": distinct[0] if len(distinct) == 1 else distinct, "nodes": releases}
+
+    # -- using ---------------------------------------------------------------------------
+    def status(self) -> ClusterStatus:
+        """Which nodes are up, online and mounted, and how many kernels they run."""
+        o2cb, volume = self._live()
+        up = list(self._up_nodes().values())
+        kernels = {n.boot_id() for n in up}
+        notes = []
+        down = [n.spec.name for n in self.nodes if n not in up]
+        if down:
+            notes.append(f"down: {', '.join(down)}")
+        if len(kernels) < len(up):
+            notes.append(self._shared_kernel_note())
+        return ClusterStatus(
+            self.spec.name,
+            tuple(n.spec.name for n in self.nodes),
+            len(kernels),
+            tuple(n.spec.name for n in up if o2cb.online(n)),
+            tuple(n.spec.name for n in up if volume.is_mounted(n)),
+            "; ".join(notes),
+        )
+
+    def _shared_kernel_note(self) -> str:
+        return "nodes share a kernel: one kernel is one OCFS2 node"
+
+    def run_workload(
+        self, workload: SharedIoWorkload | None = None, report_root: Path | None = None
+    ) -> WorkloadReport:
+        """The seed's I/O test on every node that is up, at once (see
+        [`SharedIoWorkload`][ocfs2lab.fs.workload.SharedIoWorkload])."""
+        with phase(self.reporter, "workload"):
+            up = list(self._up_nodes().values())
+            return (workload or SharedIoWorkload()).run(
+                up, self.volume_spec.mount_point, report_root
+            )
+
+    def coverage(
+        self, kernel: GcovTree | None = None, tools: Sequence[GcovTree] | None = None
+    ) -> Coverage:
+        """Coverage of the cluster's kernels (merged) and of the tools its nodes run.
+
+        Args:
+            kernel: The gcov tree of the kernel the nodes run. Default: the lab kernel,
+                when the lab built it (none for any other kernel).
+            tools: Instrumented programs the nodes run (their data in ``GCOV_PREFIX``).
+                Default: the lab image's coverage probe (``o2probe``) when the lab built
+                the image.
+        """
+        kernel = self._kernel_tree(kernel)
+        tools = tuple(self._default_tools() if tools is None else tools)
+        up = self._up_nodes()
+        return Coverage(
+            kernel, self._kernel_machines() if kernel else {}, tools, up if tools else {}
+        )
+
+    def fsck(self) -> FsckReport:
+        """Unmount on every node that is up (it stays unmounted), then ``fsck.ocfs2 -fn`` on
+        the first of them."""
+        _, volume = self._live()
+        volume.unmount_all()
+        return volume.fsck(self._first_up())
+
+    def _first_up(self) -> Any:
+        first = next(iter(self._up_nodes().values()), None)
+        if first is None:
+            raise HostError(f"{self.describe()}: no node is up")
+        return first
+
+    def repair(self) -> FsckReport:
+        """Unmount everywhere, ``fsck.ocfs2 -fy`` on the first node that is up, mount again.
+
+        For a volume a node cannot mount any more (``please run fsck.ocfs2``), e.g. after a
+        node that was evicted while frozen wrote on. Recorded on the timeline.
+
+        Returns:
+            What fsck said (exit 1: errors were found and corrected).
+
+        Raises:
+            HostError: No node is up, or fsck left errors uncorrected (exit 4 or more).
+            CommandFailed: A node could not mount afterwards.
+        """
+        _, volume = self._live()
+        up = list(self._up_nodes().values())
+        first = self._first_up()
+        with self.timeline.phase("repair the volume"):
+            volume.unmount_all()
+            report = volume.fsck(first, repair=True)
+            self.timeline.record(
+                LabEventKind.NOTE,
+                f"fsck.ocfs2 -fy exited {report.exit_code}",
+                node=first.spec.name,
+                data={"output": report.output[-4000:]},
+            )
+            if report.exit_code >= 4:
+                raise HostError(
+                    f"fsck.ocfs2 -fy left errors (exit {report.exit_code}): {report.output[-800:]}",
+                    hint="the volume is damaged beyond what fsck corrects: recreate the cluster",
+                )
+            for node in up:
+                volume.mount(node)
+        return report
+
+    def rejoin(self, which: str | int | Node) -> None:
+        """Bring a node that was booted again back: join the cluster, mount the volume.
+
+        Raises:
+            SpecError: Not a node of this cluster.
+            HostError: The node is not up.
+        """
+        o2cb, volume = self._live()
+        node = self.node(which)
+        if not node.up:
+            raise HostError(f"{node.spec.name} is down", hint="boot it first")
+        with self.timeline.phase(f"rejoin {node.spec.name}", node=node.spec.name):
+            o2cb.rejoin(node)
+            volume.mount(node)
+
+    def revive(self, which: str | int | Node) -> Any:
+        """Boot a killed or fenced node again, rejoin it and mount the volume on it.
+
+        Returns:
+            The node.
+
+        Raises:
+            SpecError: The node has no power control (only VM nodes can be revived).
+            LifecycleError: The node still runs, or its boot failed.
+        """
+        node = self.node(which)
+        name = node.spec.name
+        if not capable(node, Power):
+            raise SpecError(
+                "node",
+                name,
+                f"cannot be revived: a {node.kind} node has no power control (Power: kill, "
+                "revive); boot it yourself, then call rejoin()",
+            )
+        with self.timeline.phase(f"revive {name}", node=name):
+            self.timeline.record(LabEventKind.NOTE, f"boot {name} again", node=name)
+            node.revive()
+            self.rejoin(node)
+        self.timeline.record(
+            LabEventKind.FAULT_HEALED, f"revived {name}", node=name, data={"fault": "revive"}
+        )
+        return node
+
+    @contextlib.contextmanager
+    def down(self, which: str | int | Node) -> Iterator[Any]:
+        """Kill a node for the block and revive it afterwards (one repetition's fault)."""
+        node = self.node(which)
+        with self.kill(node):
+            yield node
+        self.revive(node)
+
+    # -- faults ---------------------------------------------------------------------------
+    def fault(self, kind: FaultName, node: str | int | Node) -> Fault:
+        """A fault on ``node`` as a restoring context manager (see the named methods).
+
+        Raises:
+            SpecError: An unknown fault, a node that is not the cluster's, or a node
+                without the capability the fault needs (nothing is touched).
+        """
+        if kind not in FAULTS:
+            raise SpecError("fault", kind, f"must be one of {', '.join(FAULTS)}")
+        return FAULTS[kind](self.node(node), self.timeline)
+
+    # Each fault of `FaultName` has a method of its name: `with cluster.disk_stall(3):` is
+    # `RecoveryExperiment(cluster, fault="disk_stall", victim=3)`'s fault.
+    def kill(self, node: str | int | Node) -> Fault:
+        """Hard power-off of a node (it stays down until
+        [`revive`][ocfs2lab.clusters.base.LabCluster.revive] boots it again)."""
+        return self.fault("kill", node)
+
+    def freeze(self, node: str | int | Node) -> Fault:
+        """Freeze a node's CPUs; thawed when the block ends."""
+        return self.fault("freeze", node)
+
+    def partition(self, node: str | int | Node) -> Fault:
+        """Cut a node's interconnect link; healed when the block ends."""
+        return self.fault("partition", node)
+
+    def disk_stall(self, node: str | int | Node) -> Fault:
+        """Stall a node's I/O to the shared disk; released when the block ends."""
+        return self.fault("disk_stall", node)
+
+    def stall_disk(self, node: str | int | Node) -> Fault:
+        """The same as [`disk_stall`][ocfs2lab.clusters.base.LabCluster.disk_stall] (its
+        earlier name)."""
+        return self.disk_stall(node)

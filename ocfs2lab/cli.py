@@ -617,7 +617,7 @@ def up(
                 lab_id=lab_id,
                 reporter=RichReporter(progress),
             )
-            cluster.__enter__()  # left running on purpose: `down` removes it
+            cluster.start(close_at_exit=False)  # left running on purpose: `down` removes it
         Console().print(f"lab {cluster.lab_id} is up: {cluster.status()}")
     except Ocfs2LabError as err:
         _fail(err)

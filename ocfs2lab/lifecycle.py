@@ -10,6 +10,7 @@ without hiding the error that started the teardown.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -176,12 +177,38 @@ class Lifecycle:
         if errors:
             log.error("%s: errors during teardown: %s", self.describe(), errors)
 
+    def start(self, *, close_at_exit: bool = True) -> Self:
+        """Build it outside a ``with`` block (a notebook cell); undo it with
+        [`close`][ocfs2lab.lifecycle.Lifecycle.close].
+
+        ``with handle:`` is ``handle.start()`` then ``handle.close()`` whatever happens; a
+        notebook cannot hold a block open across cells, so it calls the two itself.
+
+        Args:
+            close_at_exit: Also close it when the interpreter exits, should no cell get to
+                ``close()`` (a failed cell, a restarted kernel).
+
+        Raises:
+            LifecycleError: A step failed (what was built is undone), or it is open already.
+        """
+        self.__enter__()
+        if close_at_exit:
+            atexit.register(self._close_at_exit)
+        return self
+
+    def _close_at_exit(self) -> None:
+        try:
+            self.close()
+        except Ocfs2LabError as err:
+            log.error("%s: closing at exit: %s", self.describe(), err)
+
     def close(self) -> None:
         """Undo everything that was built; safe to call more than once.
 
         Raises:
             LifecycleError: One or more undos failed (all were still attempted).
         """
+        atexit.unregister(self._close_at_exit)
         self.__exit__(None, None, None)
 
     def _unwind(self) -> list[BaseException]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+
 import pytest
 
 from ocfs2lab.errors import LifecycleError, WaitTimeout
@@ -76,6 +78,23 @@ def test_close_is_idempotent() -> None:
     b.close()
     b.close()
     assert log.count("-a") == 1
+
+
+def test_start_and_close_outside_with_and_the_exit_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    hooks: list[object] = []
+    monkeypatch.setattr(atexit, "register", hooks.append)
+    monkeypatch.setattr(atexit, "unregister", lambda f: f in hooks and hooks.remove(f))
+    log: list[str] = []
+    b = Built(log).start()
+    assert b.is_open and log == ["+a", "+b", "+c"] and len(hooks) == 1
+    b.close()
+    assert log[-3:] == ["-c", "-b", "-a"] and hooks == []
+    kept = Built([]).start(close_at_exit=False)
+    assert kept.is_open and hooks == []
+    kept.close()
+    with pytest.raises(LifecycleError, match="step 'b' failed"):
+        Built([], fail_at="b").start()
+    assert hooks == []
 
 
 def test_fallback_runs_when_undo_fails() -> None:

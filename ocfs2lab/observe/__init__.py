@@ -9,27 +9,13 @@
   console; ``dmesg`` through a runner).
 * [`WriteRecorder`][ocfs2lab.observe.recorder.WriteRecorder]: fsync acknowledgements from the nodes'
   writers, and [`WriteRecorder.verify`][ocfs2lab.observe.recorder.WriteRecorder.verify] to read them
-  back after a fault.
+  back after a fault ([`ocfs2lab.observe.verify`][ocfs2lab.observe.verify]); what the writers
+  send: [`ocfs2lab.observe.wire`][ocfs2lab.observe.wire].
 """
 
 from ocfs2lab.formats.kmsg import ERROR_KINDS, EventKind, KernelEvent
 from ocfs2lab.observe.export import MissingDependency
-from ocfs2lab.observe.recorder import (
-    SLIRP_HOST,
-    LostWrites,
-    Reader,
-    VerifyReport,
-    WriteAck,
-    WriteCheck,
-    WriteRecorder,
-    WriterInfo,
-    WriteStatus,
-    local_reader,
-    record_content,
-    runner_reader,
-    verify_acks,
-    writer_script,
-)
+from ocfs2lab.observe.recorder import SLIRP_HOST, WriteRecorder
 from ocfs2lab.observe.sources import (
     ClockMap,
     ConsoleFeed,
@@ -55,6 +41,17 @@ from ocfs2lab.observe.timeline import (
     TimelineEvent,
     kind_of,
 )
+from ocfs2lab.observe.verify import (
+    LostWrites,
+    Reader,
+    VerifyReport,
+    WriteCheck,
+    WriteStatus,
+    local_reader,
+    runner_reader,
+    verify_acks,
+)
+from ocfs2lab.observe.wire import WriteAck, WriterInfo, record_content, writer_script
 
 __all__ = [
     "ERROR_KINDS",

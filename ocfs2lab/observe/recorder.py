@@ -1,7 +1,7 @@
 """The lost-write recorder: what the nodes' writers had acknowledged, kept on the host.
 
 A node that dies cannot be asked afterwards what it had written. So each node runs the
-writer ([`writer_script`][ocfs2lab.observe.recorder.writer_script], copied to the node and run with
+writer ([`writer_script`][ocfs2lab.observe.wire.writer_script], copied to the node and run with
 python3), which fsyncs every record and reports it to a
 [`WriteRecorder`][ocfs2lab.observe.recorder.WriteRecorder] on the host the moment fsync returns. The
 recorder stamps each report with the host clock on arrival, keeps it in memory and, when given a
@@ -16,33 +16,49 @@ on user networking (slirp) reaches the host's loopback as ``10.0.2.2``
 container on the host network or a local process uses
 [`WriteRecorder.address`][ocfs2lab.observe.recorder.WriteRecorder.address].
 
-Wire protocol: one JSON object per line (``{"type": "hello" | "ack" | "bye", "v": 1, ...}``,
-see the writer's docstring). Malformed lines are counted in `WriteRecorder.rejected`
+This module is the server. What the writer sends (the wire protocol: one JSON object per line,
+see [`ocfs2lab.observe.wire`][ocfs2lab.observe.wire]) and how records are read back
+([`ocfs2lab.observe.verify`][ocfs2lab.observe.verify]) live in their own modules; their names
+are importable from here as well. Malformed lines are counted in `WriteRecorder.rejected`
 and logged, never fatal.
 """
 
 from __future__ import annotations
 
 import contextlib
-import enum
-import hashlib
 import itertools
 import json
 import logging
-import os
 import selectors
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from attrs import evolve, frozen
+from attrs import evolve
 
 from ocfs2lab.errors import Ocfs2LabError, WaitTimeout
 from ocfs2lab.observe.timeline import LabEventKind, Timeline
-from ocfs2lab.runner.base import Runner
+from ocfs2lab.observe.verify import (
+    LostWrites,
+    Reader,
+    VerifyReport,
+    WriteCheck,
+    WriteStatus,
+    local_reader,
+    runner_reader,
+    verify_acks,
+)
+from ocfs2lab.observe.wire import (
+    WriteAck,
+    WriterInfo,
+    ack_from_message,
+    record_content,
+    writer_from_hello,
+    writer_script,
+)
 from ocfs2lab.wait import Deadline
 
 __all__ = [
@@ -66,314 +82,7 @@ log = logging.getLogger(__name__)
 
 #: The host's loopback as a QEMU user-networking (slirp) guest sees it.
 SLIRP_HOST = "10.0.2.2"
-#: Sector size used to tell a torn record (some sectors right) from a lost one.
-SECTOR = 512
 _MAX_LINE = 65536
-
-#: Reads ``length`` bytes at ``offset`` of ``path`` on a surviving node.
-Reader = Callable[[str, int, int], bytes]
-
-
-def writer_script() -> Path:
-    """Path of the writer script (``assets/writer.py``) to copy to nodes."""
-    return Path(__file__).resolve().parent / "assets" / "writer.py"
-
-
-def record_content(node: str, seq: int, size: int) -> bytes:
-    """The bytes the writer writes as record ``seq`` of ``node`` (same as ``writer.py``).
-
-    Args:
-        node: The writer's node name.
-        seq: The record number.
-        size: Record size in bytes.
-
-    Returns:
-        ``size`` bytes: a readable header line, then SHAKE-256 of that header.
-    """
-    header = f"ocfs2lab-writer node={node} seq={seq} size={size}\n".encode()
-    if len(header) >= size:
-        return header[:size]
-    return header + hashlib.shake_256(header).digest(size - len(header))
-
-
-@frozen
-class WriteAck:
-    """One fsync-acknowledged write, as reported by a writer.
-
-    Attributes:
-        node: The writer's node name.
-        seq: Record number (per writer).
-        path: File path on the node.
-        offset: Byte offset of the record.
-        length: Record length.
-        sha256: Hex SHA-256 of the record's content.
-        host_time: Host wall clock when the report arrived.
-        node_time: The node's wall clock when fsync returned (informational: node clocks
-            are not the timeline's clock).
-        pid: The writer's pid on the node.
-    """
-
-    node: str
-    seq: int
-    path: str
-    offset: int
-    length: int
-    sha256: str
-    host_time: float
-    node_time: float | None = None
-    pid: int | None = None
-
-
-@frozen
-class WriterInfo:
-    """A writer that connected to the recorder.
-
-    Attributes:
-        node: Its node name.
-        pid: Its pid on the node.
-        path: The file it writes.
-        size: Its record size.
-        started: Host time of its ``hello``.
-        stopped: Host time of its ``bye`` or of its connection's end (``None``: running).
-        clean: It said ``bye`` (exited cleanly).
-        reason: What the ``bye`` said, or why the connection ended.
-        records: Records acknowledged over this connection.
-    """
-
-    node: str
-    pid: int | None
-    path: str
-    size: int | None
-    started: float
-    stopped: float | None = None
-    clean: bool = False
-    reason: str | None = None
-    records: int = 0
-
-
-class WriteStatus(enum.StrEnum):
-    """What reading an acknowledged record back showed."""
-
-    VERIFIED = "verified"
-    """Read back exactly as acknowledged."""
-    LOST = "lost"
-    """Nothing of it is there (unreadable, missing, short, zeros, other content)."""
-    TORN = "torn"
-    """Partly there: some sectors right, others not."""
-
-
-@frozen
-class WriteCheck:
-    """The check of one acknowledged record.
-
-    Attributes:
-        ack: The acknowledgement.
-        status: What reading it back showed.
-        reason: Why it is not verified ("" when it is).
-        good_sectors: Sectors that hold the expected content (when it could be derived).
-        sectors: Sectors in the record.
-    """
-
-    ack: WriteAck
-    status: WriteStatus
-    reason: str = ""
-    good_sectors: int | None = None
-    sectors: int = 0
-
-
-@frozen
-class VerifyReport:
-    """Every acknowledged record, read back.
-
-    Attributes:
-        checks: One check per acknowledged record (the latest ack per location).
-        superseded: Acks of a location acknowledged again later (not checked).
-    """
-
-    checks: tuple[WriteCheck, ...]
-    superseded: int = 0
-
-    @property
-    def acknowledged(self) -> int:
-        """Records checked."""
-        return len(self.checks)
-
-    @property
-    def verified(self) -> int:
-        """Records read back intact."""
-        return sum(1 for c in self.checks if c.status is WriteStatus.VERIFIED)
-
-    @property
-    def lost(self) -> tuple[WriteCheck, ...]:
-        """Checks of records that are gone."""
-        return tuple(c for c in self.checks if c.status is WriteStatus.LOST)
-
-    @property
-    def torn(self) -> tuple[WriteCheck, ...]:
-        """Checks of records that are partly there."""
-        return tuple(c for c in self.checks if c.status is WriteStatus.TORN)
-
-    @property
-    def ok(self) -> bool:
-        """Nothing lost, nothing torn."""
-        return self.verified == self.acknowledged
-
-    def summary(self) -> str:
-        """``acknowledged 120, verified 120, lost 0, torn 0`` (plus the first problems)."""
-        text = (
-            f"acknowledged {self.acknowledged}, verified {self.verified}, "
-            f"lost {len(self.lost)}, torn {len(self.torn)}"
-        )
-        bad = [c for c in self.checks if c.status is not WriteStatus.VERIFIED]
-        for c in bad[:10]:
-            a = c.ack
-            text += (
-                f"\n  {c.status.value}: {a.node} seq {a.seq} {a.path}@{a.offset}+{a.length}"
-                f" (acked at {a.host_time:.6f}): {c.reason}"
-            )
-        if len(bad) > 10:
-            text += f"\n  ... and {len(bad) - 10} more"
-        return text
-
-    def raise_if_bad(self) -> VerifyReport:
-        """Return self when nothing was lost or torn.
-
-        Raises:
-            LostWrites: Some acknowledged record did not read back intact.
-        """
-        if not self.ok:
-            raise LostWrites(self)
-        return self
-
-
-class LostWrites(Ocfs2LabError):
-    """Acknowledged writes did not survive.
-
-    Attributes:
-        report: The full report.
-    """
-
-    def __init__(self, report: VerifyReport) -> None:
-        self.report = report
-        super().__init__(
-            f"fsync-acknowledged writes did not survive: {report.summary()}",
-            hint="look at the timeline around the lost records' ack times (recovery, "
-            "journal replay) and at the survivors' kernel logs",
-        )
-
-
-# ----------------------------------------------------------------------------------------
-# Verification
-
-
-def _check(ack: WriteAck, data: bytes) -> WriteCheck:
-    sectors = max(1, -(-ack.length // SECTOR))
-    if len(data) >= ack.length and hashlib.sha256(data[: ack.length]).hexdigest() == ack.sha256:
-        return WriteCheck(ack, WriteStatus.VERIFIED, "", sectors, sectors)
-    expected = record_content(ack.node, ack.seq, ack.length)
-    short = f" (read {len(data)} of {ack.length} bytes)" if len(data) < ack.length else ""
-    if hashlib.sha256(expected).hexdigest() != ack.sha256:
-        # Content not derivable (another writer version): whole-record judgement only.
-        if not data.strip(b"\0"):
-            return WriteCheck(ack, WriteStatus.LOST, "reads back as zeros" + short, None, sectors)
-        return WriteCheck(ack, WriteStatus.TORN, "content differs" + short, None, sectors)
-    good = sum(
-        1
-        for i in range(sectors)
-        if data[i * SECTOR : (i + 1) * SECTOR] == expected[i * SECTOR : (i + 1) * SECTOR]
-    )
-    if good == 0 and data and data == expected[: len(data)]:
-        reason = f"only the first {len(data)} of {ack.length} bytes are there"
-        return WriteCheck(ack, WriteStatus.TORN, reason, 0, sectors)
-    if good == 0:
-        what = "zeros" if not data.strip(b"\0") else "other content"
-        return WriteCheck(ack, WriteStatus.LOST, f"reads back as {what}{short}", 0, sectors)
-    return WriteCheck(
-        ack, WriteStatus.TORN, f"{good} of {sectors} sectors intact{short}", good, sectors
-    )
-
-
-def verify_acks(acks: Iterable[WriteAck], reader: Reader) -> VerifyReport:
-    """Read every acknowledged record back and compare.
-
-    Only the latest ack of each ``(node, path, offset)`` is checked (a later write of the
-    same place legitimately replaced the earlier one).
-
-    Args:
-        acks: The acknowledgements.
-        reader: ``reader(path, offset, length) -> bytes`` on a surviving node. An
-            ``OSError`` or [`Ocfs2LabError`][ocfs2lab.errors.Ocfs2LabError] from it marks the record
-            lost (a missing file, an unreadable device).
-
-    Returns:
-        The report.
-    """
-    latest: dict[tuple[str, str, int], WriteAck] = {}
-    total = 0
-    for ack in acks:
-        total += 1
-        key = (ack.node, ack.path, ack.offset)
-        old = latest.get(key)
-        if old is None or (ack.host_time, ack.seq) >= (old.host_time, old.seq):
-            latest[key] = ack
-    checks: list[WriteCheck] = []
-    for ack in sorted(latest.values(), key=lambda a: (a.host_time, a.node, a.seq)):
-        try:
-            data = reader(ack.path, ack.offset, ack.length)
-        except (OSError, Ocfs2LabError) as exc:
-            sectors = max(1, -(-ack.length // SECTOR))
-            reason = f"unreadable: {type(exc).__name__}: {exc}"[:300]
-            checks.append(WriteCheck(ack, WriteStatus.LOST, reason, None, sectors))
-            continue
-        checks.append(_check(ack, bytes(data)))
-    return VerifyReport(tuple(checks), superseded=total - len(latest))
-
-
-def local_reader(root: str | Path | None = None) -> Reader:
-    """A reader of files on this machine (``root`` is prepended to absolute paths).
-
-    Returns:
-        ``reader(path, offset, length) -> bytes`` (``pread``; short at end of file).
-    """
-
-    def read(path: str, offset: int, length: int) -> bytes:
-        target = Path(path) if root is None else Path(root) / Path(path).relative_to("/")
-        fd = os.open(target, os.O_RDONLY)
-        try:
-            return os.pread(fd, length, offset)
-        finally:
-            os.close(fd)
-
-    return read
-
-
-def runner_reader(runner: Runner, *, timeout: float = 120.0) -> Reader:
-    """A reader through a runner: each file is read once (``cat``) and cached.
-
-    Make a new reader for each verification (after a revive, read again).
-
-    Args:
-        runner: Runs commands on the surviving node.
-        timeout: Timeout of one ``cat``.
-
-    Returns:
-        ``reader(path, offset, length) -> bytes``. A failing ``cat`` (missing file, I/O
-        error) raises [`CommandFailed`][ocfs2lab.errors.CommandFailed], which marks records lost.
-    """
-    cache: dict[str, bytes] = {}
-    lock = threading.Lock()
-
-    def read(path: str, offset: int, length: int) -> bytes:
-        with lock:
-            if path not in cache:
-                cache[path] = runner.run(["cat", "--", path], timeout=timeout).stdout_bytes
-            return cache[path][offset : offset + length]
-
-    return read
-
-
-# ----------------------------------------------------------------------------------------
-# The server
 
 
 class _Conn:
@@ -689,15 +398,15 @@ class WriteRecorder:
 
         Args:
             reader: ``reader(path, offset, length) -> bytes`` on a survivor
-                ([`runner_reader`][ocfs2lab.observe.recorder.runner_reader],
-                [`local_reader`][ocfs2lab.observe.recorder.local_reader]).
+                ([`runner_reader`][ocfs2lab.observe.verify.runner_reader],
+                [`local_reader`][ocfs2lab.observe.verify.local_reader]).
             node: Only this writer's records.
             since: Only records acknowledged at or after this host time.
             until: Only records acknowledged before this host time.
 
         Returns:
             The report (see
-            [`VerifyReport.raise_if_bad`][ocfs2lab.observe.recorder.VerifyReport.raise_if_bad]).
+            [`VerifyReport.raise_if_bad`][ocfs2lab.observe.verify.VerifyReport.raise_if_bad]).
         """
         return verify_acks(self.acks(node=node, since=since, until=until), reader)
 
@@ -797,19 +506,7 @@ class WriteRecorder:
             self._reject(conn, line, str(exc))
 
     def _ack(self, conn: _Conn, m: Mapping[str, Any], arrival: float) -> None:
-        ack = WriteAck(
-            node=str(m["node"]),
-            seq=int(m["seq"]),
-            path=str(m["path"]),
-            offset=int(m["offset"]),
-            length=int(m["length"]),
-            sha256=str(m["sha256"]).lower(),
-            host_time=arrival,
-            node_time=float(m["t"]) if m.get("t") is not None else None,
-            pid=int(m["pid"]) if m.get("pid") is not None else None,
-        )
-        if ack.offset < 0 or ack.length <= 0 or len(ack.sha256) != 64:
-            raise ValueError("bad offset, length or sha256")
+        ack = ack_from_message(m, arrival)
         with self._cond:
             self._acks.append(ack)
             if conn.info_index is not None:
@@ -826,13 +523,7 @@ class WriteRecorder:
             )
 
     def _hello(self, conn: _Conn, m: Mapping[str, Any], arrival: float) -> None:
-        info = WriterInfo(
-            node=str(m["node"]),
-            pid=int(m["pid"]) if m.get("pid") is not None else None,
-            path=str(m.get("path", "")),
-            size=int(m["size"]) if m.get("size") is not None else None,
-            started=arrival,
-        )
+        info = writer_from_hello(m, arrival)
         with self._cond:
             conn.node = info.node
             conn.info_index = len(self._writers)

@@ -470,6 +470,259 @@ def _place_labels(
     axes.set_ylim(bottom, (lanes_top - bottom * share) / (1.0 - share))
 
 
+#: Which lab event ends a span, and the one that starts it.
+_SPAN_ENDS = {
+    LabEventKind.FAULT_HEALED: LabEventKind.FAULT_INJECTED,
+    LabEventKind.PHASE_END: LabEventKind.PHASE_BEGIN,
+    LabEventKind.COMMAND_ENDED: LabEventKind.COMMAND_STARTED,
+}
+
+
+@attrs.frozen
+class _Lanes:
+    """The plot's lanes: one per node (in natural order), and one for lab-wide events that
+    do not span every lane."""
+
+    names: tuple[str, ...]
+    _index: dict[str, int] = attrs.field(init=False, eq=False, repr=False)
+
+    @_index.default
+    def _number_lanes(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.names)}
+
+    @classmethod
+    def of(cls, events: Sequence[TimelineEvent]) -> _Lanes:
+        names = sorted({e.node for e in events if e.node is not None}, key=_natural)
+        if any(e.node is None and e.kind not in _SPANNING for e in events):
+            names.append(_LAB_LANE)
+        return cls(tuple(names))
+
+    def y(self, node: str | None) -> float:
+        """The y of ``node``'s lane (``None``: the lab lane)."""
+        return float(self._index[node if node is not None else _LAB_LANE])
+
+
+@attrs.frozen
+class _Span:
+    """A span of the plot: ``kind`` is the kind of its start event."""
+
+    kind: LabEventKind
+    node: str | None
+    detail: str
+    start: float
+    end: float
+
+
+@attrs.frozen
+class _SortedLabEvents:
+    """The lab events of a plot, sorted by how they are drawn."""
+
+    spans: list[_Span]
+    acks: list[TimelineEvent]
+    marks: list[TimelineEvent]
+
+
+@attrs.frozen
+class _Canvas:
+    """Where a plot draws: its axes and lanes, the x axis' origin, and the legend entries
+    drawn so far (by label, in drawing order)."""
+
+    axes: Any
+    lanes: _Lanes
+    origin: float
+    handles: dict[str, Any] = attrs.field(factory=dict)
+
+    def x(self, e: TimelineEvent) -> float:
+        """Where ``e`` goes on the x axis."""
+        return e.time - self.origin
+
+    def y(self, e: TimelineEvent) -> float:
+        """The y of ``e``'s lane."""
+        return self.lanes.y(e.node)
+
+
+def _new_axes(ax: Axes | None, lanes: _Lanes) -> tuple[Any, Any]:
+    """The figure and axes to draw into: ``ax``'s, or a new figure sized for the lanes."""
+    from matplotlib.figure import Figure  # noqa: PLC0415
+
+    if ax is None:
+        figure = Figure(figsize=(12, 1.2 + 0.9 * max(1, len(lanes.names))), layout="constrained")
+        return figure, figure.add_subplot()
+    return ax.get_figure(), ax
+
+
+def _kernel_style(kind: EventKind, members: Sequence[TimelineEvent]) -> tuple[str, str, float, int]:
+    """``(color, marker, size, zorder)`` of a kind of kernel event."""
+    if kind in ERROR_KINDS:
+        return "#d62728", "X", 140.0, 5
+    if kind is EventKind.UNKNOWN:
+        return "#c7c7c7", ".", 12.0, 1
+    if kind in _STYLE:
+        color, marker = _STYLE[kind]
+        return color, marker, 70.0, 4
+    sub = members[0].subsystem or "kernel"
+    return _SUBSYSTEM_COLOR.get(sub, "#7f7f7f"), "o", 40.0, 3
+
+
+def _draw_kernel_events(canvas: _Canvas, events: Sequence[TimelineEvent], *, unknown: bool) -> None:
+    """Kernel events as markers in their node's lane, one scatter (and one legend entry) per
+    kind."""
+    groups: dict[EventKind, list[TimelineEvent]] = {}
+    for e in events:
+        if e.kernel is not None and (unknown or e.kind is not EventKind.UNKNOWN):
+            groups.setdefault(e.kernel.kind, []).append(e)
+    for kind, members in groups.items():
+        color, marker, size, z = _kernel_style(kind, members)
+        canvas.handles[kind.value] = canvas.axes.scatter(
+            [canvas.x(e) for e in members],
+            [canvas.y(e) for e in members],
+            c=color,
+            marker=marker,
+            s=size,
+            zorder=z,
+            label=kind.value,
+            edgecolors="none" if marker in (".", "|") else "black",
+            linewidths=0.4,
+        )
+
+
+def _sort_lab_events(
+    events: Sequence[TimelineEvent], origin: float, x_start: float, x_end: float
+) -> _SortedLabEvents:
+    """Pair the lab events' starts and ends into spans; the rest are acks and marks.
+
+    A fault's end pairs with its start by node (the heal names itself, e.g. "revived
+    node-3"); phases and commands by their detail too. An end whose start came before the
+    window spans from the window's start (``x_start``); a start without an end, to its end
+    (``x_end``). A command's end without its start is a mark.
+    """
+    open_spans: dict[tuple[LabEventKind, str | None, str], list[tuple[float, str]]] = {}
+
+    def span_key(kind: LabEventKind, e: TimelineEvent) -> tuple[LabEventKind, str | None, str]:
+        assert e.lab is not None
+        return kind, e.node, "" if kind is LabEventKind.FAULT_INJECTED else e.lab.detail
+
+    found = _SortedLabEvents([], [], [])
+    for e in events:
+        if e.lab is None:
+            continue
+        lab_kind = e.lab.kind
+        x = e.time - origin
+        if lab_kind in _SPAN_ENDS.values():
+            open_spans.setdefault(span_key(lab_kind, e), []).append((x, e.lab.detail))
+        elif lab_kind in _SPAN_ENDS:
+            start_kind = _SPAN_ENDS[lab_kind]
+            starts = open_spans.get(span_key(start_kind, e))
+            if starts:
+                start, detail = starts.pop(0)
+                found.spans.append(_Span(start_kind, e.node, detail, start, x))
+            elif start_kind is LabEventKind.COMMAND_STARTED:
+                found.marks.append(e)
+            else:
+                found.spans.append(_Span(start_kind, e.node, e.lab.detail, x_start, x))
+        elif lab_kind is LabEventKind.WRITE_ACKED:
+            found.acks.append(e)
+        else:
+            found.marks.append(e)
+    for (start_kind, node, _), starts in open_spans.items():
+        found.spans.extend(
+            _Span(start_kind, node, detail, start, x_end) for start, detail in starts
+        )
+    return found
+
+
+def _draw_spans(canvas: _Canvas, spans: Sequence[_Span]) -> list[tuple[float, str, str]]:
+    """Faults (red) and phases (light blue) across every lane, commands as grey bars in
+    their node's lane.
+
+    Returns:
+        The labels of the faults and phases: ``(x, text, color)``.
+    """
+    axes, handles = canvas.axes, canvas.handles
+    labels: list[tuple[float, str, str]] = []
+    for span in spans:
+        if span.kind is LabEventKind.FAULT_INJECTED:
+            h = axes.axvspan(span.start, span.end, color="#d62728", alpha=0.13, zorder=0, lw=0)
+            handles.setdefault("fault", h)
+            labels.append((span.start, _span_label(span.detail, span.node), "#a50f15"))
+        elif span.kind is LabEventKind.PHASE_BEGIN:
+            h = axes.axvspan(span.start, span.end, color="#9ecae1", alpha=0.10, zorder=0, lw=0)
+            handles.setdefault("phase", h)
+            labels.append((span.start, _span_label(span.detail, span.node), "#3182bd"))
+        else:
+            y = canvas.lanes.y(span.node) + 0.3
+            h = axes.hlines(y, span.start, span.end, colors="#525252", lw=3, zorder=2)
+            handles.setdefault("command", h)
+    return labels
+
+
+def _draw_acks(canvas: _Canvas, acks: Sequence[TimelineEvent]) -> None:
+    """Acknowledged writes: small grey ticks under their node's lane (gaps show stalls)."""
+    if not acks:
+        return
+    canvas.handles["write acked"] = canvas.axes.scatter(
+        [canvas.x(e) for e in acks],
+        [canvas.y(e) - 0.3 for e in acks],
+        marker="|",
+        c="#636363",
+        s=30,
+        linewidths=0.6,
+        zorder=2,
+        label="write acked",
+    )
+
+
+def _draw_marks(canvas: _Canvas, marks: Sequence[TimelineEvent]) -> None:
+    """Other lab events: short vertical lines in their lane, styled by kind."""
+    for e in marks:
+        x = canvas.x(e)
+        y = canvas.y(e)
+        color, style = _MARK_STYLE.get(LabEventKind(e.kind), ("#252525", "dotted"))
+        h = canvas.axes.vlines(x, y - 0.4, y + 0.4, colors=color, linestyles=style, lw=1.2)
+        canvas.handles.setdefault(e.kind.value, h)
+
+
+def _decorate_axes(canvas: _Canvas, title: str | None) -> float:
+    """Lane names, limits, x label, grid and title.
+
+    Returns:
+        The top of the lanes (data units), under the band of span labels.
+    """
+    axes, lanes = canvas.axes, canvas.lanes
+    axes.set_yticks(range(len(lanes.names)), labels=list(lanes.names))
+    lanes_top = max(0.6, len(lanes.names) - 0.4)
+    axes.set_ylim(-0.6, lanes_top)
+    axes.set_xlabel("seconds since start" if canvas.origin else "host time (s)")
+    axes.grid(axis="x", alpha=0.3)
+    if title:
+        axes.set_title(title)
+    return lanes_top
+
+
+def _legend(canvas: _Canvas) -> None:
+    """One legend entry per drawn kind, right of the axes; spans shown as thick lines."""
+    handles = canvas.handles
+    if not handles:
+        return
+    from matplotlib.lines import Line2D  # noqa: PLC0415
+
+    proxies = []
+    for name, h in handles.items():
+        if name in ("fault", "phase"):
+            color = "#d62728" if name == "fault" else "#9ecae1"
+            proxies.append(Line2D([], [], color=color, lw=8, alpha=0.4, label=name))
+        else:
+            proxies.append(h)
+    canvas.axes.legend(
+        handles=proxies,
+        labels=list(handles),
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize=7,
+        frameon=False,
+    )
+
+
 def plot(
     events: Sequence[TimelineEvent],
     *,
@@ -506,156 +759,16 @@ def plot(
         MissingDependency: matplotlib is not installed (the ``notebook`` extra).
     """
     require_module("matplotlib", "matplotlib", "Timeline.plot()")
-    from matplotlib.figure import Figure  # noqa: PLC0415
-    from matplotlib.lines import Line2D  # noqa: PLC0415
-
-    nodes = sorted({e.node for e in events if e.node is not None}, key=_natural)
-    lanes = list(nodes)
-    if any(e.node is None and e.kind not in _SPANNING for e in events):
-        lanes.append(_LAB_LANE)
-    lane_y = {name: i for i, name in enumerate(lanes)}
-
-    figure: Any
-    if ax is None:
-        figure = Figure(figsize=(12, 1.2 + 0.9 * max(1, len(lanes))), layout="constrained")
-        axes: Any = figure.add_subplot()
-    else:
-        axes = ax
-        figure = ax.get_figure()
-
-    def y_of(e: TimelineEvent) -> float:
-        return float(lane_y[e.node if e.node is not None else _LAB_LANE])
-
-    xs = [e.time - origin for e in events]
-    x_end = max(xs) if xs else 1.0
-    handles: dict[str, Any] = {}
-
-    # Kernel events, grouped by kind for one scatter call (and one legend entry) each.
-    groups: dict[EventKind, list[TimelineEvent]] = {}
-    for e in events:
-        if e.kernel is not None and (unknown or e.kind is not EventKind.UNKNOWN):
-            groups.setdefault(e.kernel.kind, []).append(e)
-    for kind, members in groups.items():
-        gx = [e.time - origin for e in members]
-        gy = [y_of(e) for e in members]
-        if kind in ERROR_KINDS:
-            color, marker, size, z = "#d62728", "X", 140.0, 5
-        elif kind is EventKind.UNKNOWN:
-            color, marker, size, z = "#c7c7c7", ".", 12.0, 1
-        elif kind in _STYLE:
-            color, marker = _STYLE[kind]
-            size, z = 70.0, 4
-        else:
-            sub = members[0].subsystem or "kernel"
-            color, marker, size, z = _SUBSYSTEM_COLOR.get(sub, "#7f7f7f"), "o", 40.0, 3
-        handles[kind.value] = axes.scatter(
-            gx,
-            gy,
-            c=color,
-            marker=marker,
-            s=size,
-            zorder=z,
-            label=kind.value,
-            edgecolors="none" if marker in (".", "|") else "black",
-            linewidths=0.4,
-        )
-
-    # Lab actions. A fault's end pairs with its start by node (the heal names itself, e.g.
-    # "revived node-3"); phases and commands by their detail too. An end whose start came
-    # before the window spans from the window's start; a start without an end, to its end.
-    x_start = min(xs) if xs else 0.0
-    open_spans: dict[tuple[LabEventKind, str | None, str], list[tuple[float, str]]] = {}
-    span_pairs = {
-        LabEventKind.FAULT_HEALED: LabEventKind.FAULT_INJECTED,
-        LabEventKind.PHASE_END: LabEventKind.PHASE_BEGIN,
-        LabEventKind.COMMAND_ENDED: LabEventKind.COMMAND_STARTED,
-    }
-
-    def span_key(kind: LabEventKind, e: TimelineEvent) -> tuple[LabEventKind, str | None, str]:
-        assert e.lab is not None
-        return kind, e.node, "" if kind is LabEventKind.FAULT_INJECTED else e.lab.detail
-
-    spans: list[tuple[LabEventKind, str | None, str, float, float]] = []
-    acks: list[TimelineEvent] = []
-    marks: list[TimelineEvent] = []
-    for e in events:
-        if e.lab is None:
-            continue
-        lab_kind = e.lab.kind
-        x = e.time - origin
-        if lab_kind in span_pairs.values():
-            open_spans.setdefault(span_key(lab_kind, e), []).append((x, e.lab.detail))
-        elif lab_kind in span_pairs:
-            start_kind = span_pairs[lab_kind]
-            starts = open_spans.get(span_key(start_kind, e))
-            if starts:
-                start, detail = starts.pop(0)
-                spans.append((start_kind, e.node, detail, start, x))
-            elif start_kind is LabEventKind.COMMAND_STARTED:
-                marks.append(e)
-            else:
-                spans.append((start_kind, e.node, e.lab.detail, x_start, x))
-        elif lab_kind is LabEventKind.WRITE_ACKED:
-            acks.append(e)
-        else:
-            marks.append(e)
-    for (start_kind, node, _), starts in open_spans.items():
-        spans.extend((start_kind, node, detail, start, x_end) for start, detail in starts)
-
-    labels: list[tuple[float, str, str]] = []
-    for span_kind, node, detail, start, end in spans:
-        if span_kind is LabEventKind.FAULT_INJECTED:
-            h = axes.axvspan(start, end, color="#d62728", alpha=0.13, zorder=0, lw=0)
-            handles.setdefault("fault", h)
-            labels.append((start, _span_label(detail, node), "#a50f15"))
-        elif span_kind is LabEventKind.PHASE_BEGIN:
-            h = axes.axvspan(start, end, color="#9ecae1", alpha=0.10, zorder=0, lw=0)
-            handles.setdefault("phase", h)
-            labels.append((start, _span_label(detail, node), "#3182bd"))
-        else:
-            y = float(lane_y[node if node is not None else _LAB_LANE]) + 0.3
-            h = axes.hlines(y, start, end, colors="#525252", lw=3, zorder=2)
-            handles.setdefault("command", h)
-    if acks:
-        handles["write acked"] = axes.scatter(
-            [e.time - origin for e in acks],
-            [y_of(e) - 0.3 for e in acks],
-            marker="|",
-            c="#636363",
-            s=30,
-            linewidths=0.6,
-            zorder=2,
-            label="write acked",
-        )
-    for e in marks:
-        x = e.time - origin
-        y = y_of(e)
-        color, style = _MARK_STYLE.get(LabEventKind(e.kind), ("#252525", "dotted"))
-        h = axes.vlines(x, y - 0.4, y + 0.4, colors=color, linestyles=style, lw=1.2)
-        handles.setdefault(e.kind.value, h)
-
-    axes.set_yticks(range(len(lanes)), labels=lanes)
-    lanes_top = max(0.6, len(lanes) - 0.4)
-    axes.set_ylim(-0.6, lanes_top)
-    axes.set_xlabel("seconds since start" if origin else "host time (s)")
-    axes.grid(axis="x", alpha=0.3)
-    if title:
-        axes.set_title(title)
-    if handles:
-        proxies = []
-        for name, h in handles.items():
-            if name in ("fault", "phase"):
-                color = "#d62728" if name == "fault" else "#9ecae1"
-                proxies.append(Line2D([], [], color=color, lw=8, alpha=0.4, label=name))
-            else:
-                proxies.append(h)
-        axes.legend(
-            handles=proxies,
-            labels=list(handles),
-            loc="upper left",
-            bbox_to_anchor=(1.01, 1.0),
-            fontsize=7,
-            frameon=False,
-        )
+    lanes = _Lanes.of(events)
+    figure, axes = _new_axes(ax, lanes)
+    canvas = _Canvas(axes, lanes, origin)
+    _draw_kernel_events(canvas, events, unknown=unknown)
+    xs = [canvas.x(e) for e in events]
+    lab = _sort_lab_events(events, origin, min(xs) if xs else 0.0, max(xs) if xs else 1.0)
+    labels = _draw_spans(canvas, lab.spans)
+    _draw_acks(canvas, lab.acks)
+    _draw_marks(canvas, lab.marks)
+    lanes_top = _decorate_axes(canvas, title)
+    _legend(canvas)
     _place_labels(figure, axes, labels, lanes_top)
     return figure  # type: ignore[no-any-return]

@@ -65,7 +65,8 @@ from ocfs2lab.vm.cache import (
     run_phases,
 )
 from ocfs2lab.vm.kernel import KernelBuild, KernelBuildError, build_kernel, find_kernel
-from ocfs2lab.vm.qemu import QemuMachine, QemuSpec, reap_stale_machines
+from ocfs2lab.vm.machine import QemuMachine
+from ocfs2lab.vm.ownership import reap_stale_machines
 from ocfs2lab.vm.recipe import (
     MODULES_LABEL,
     NODE_ASSETS,
@@ -82,6 +83,7 @@ from ocfs2lab.vm.recipe import (
     LabImage,
     cache_root,
 )
+from ocfs2lab.vm.spec import QemuSpec
 
 log = logging.getLogger(__name__)
 

@@ -1,40 +1,40 @@
 """The interconnect of a VM cluster: a VDE switch of the lab's own.
 
 ``with VdeSwitch() as sw:`` starts ``vde_switch`` on a control directory of its own and gives
-its path to QEMU NICs ([`NicSpec`][ocfs2lab.vm.qemu.NicSpec]). It never touches the host's
+its path to QEMU NICs ([`NicSpec`][ocfs2lab.vm.spec.NicSpec]). It never touches the host's
 network: no tap device, no bridge, no address; the switch is a user-space process that
 forwards frames between the VMs plugged into it.
 
 The switch is stopped by its own pid. It reads commands from a pipe that only the owning
 process holds, and ``vde_switch`` exits at end of input: when the owner dies (even by
 SIGKILL), the switch ends with it. Its directory is under ``/tmp`` with the prefix
-``o2vm-`` and an ``owner`` file, so [`reap_stale_machines`][ocfs2lab.vm.qemu.reap_stale_machines]
-style cleanup ([`reap_stale_switches`][ocfs2lab.vm.switch.reap_stale_switches]) can remove what a
-crashed owner left.
+``o2vm-sw-`` and an ``owner`` file naming its owner and the switch
+([`ocfs2lab.vm.ownership`][ocfs2lab.vm.ownership]), so
+[`reap_stale_switches`][ocfs2lab.vm.ownership.reap_stale_switches] can remove what a crashed
+owner left.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import logging
-import os
 import shutil
-import signal
 import tempfile
 from pathlib import Path
 
 from ocfs2lab.errors import LifecycleError
 from ocfs2lab.lifecycle import Lifecycle
 from ocfs2lab.runner.process import Spawned, spawn
-from ocfs2lab.vm.qemu import proc_start_time
+from ocfs2lab.vm.ownership import (
+    SWITCH_PREFIX,
+    SWITCH_STATE_FILE,
+    claim_dir,
+    reap_stale_switches,
+    write_owner_state,
+)
 from ocfs2lab.wait import wait_until
 
-log = logging.getLogger(__name__)
+__all__ = ["SWITCH_PREFIX", "VDE_SWITCH", "VdeSwitch", "reap_stale_switches"]
 
 VDE_SWITCH = "vde_switch"
-#: Prefix of the switch's directory under the temporary directory.
-SWITCH_PREFIX = "o2vm-sw-"
 
 
 class VdeSwitch(Lifecycle):
@@ -82,12 +82,11 @@ class VdeSwitch(Lifecycle):
     def _acquire(self) -> None:
         with self.step("directory"):
             # Unix socket paths must stay short (108 bytes): the switch lives in /tmp.
-            self.directory = Path(tempfile.mkdtemp(prefix=SWITCH_PREFIX))
+            self.directory = claim_dir(
+                SWITCH_PREFIX, root=tempfile.gettempdir(), file=SWITCH_STATE_FILE
+            )
             directory = self.directory
             self.undo(lambda: shutil.rmtree(directory, ignore_errors=True), "remove switch dir")
-            (directory / "owner").write_text(
-                json.dumps({"owner_pid": os.getpid(), "owner_start": proc_start_time(os.getpid())})
-            )
         with self.step("start switch"):
             self.process = spawn(
                 [VDE_SWITCH, "--sock", str(self.socket), "--numports", str(self.ports)],
@@ -101,10 +100,9 @@ class VdeSwitch(Lifecycle):
 
     def _write_pid(self) -> None:
         assert self.directory is not None and self.process is not None
-        owner = json.loads((self.directory / "owner").read_text())
-        owner["switch_pid"] = self.process.pid
-        owner["switch_start"] = proc_start_time(self.process.pid)
-        (self.directory / "owner").write_text(json.dumps(owner))
+        write_owner_state(
+            self.directory, file=SWITCH_STATE_FILE, processes={"switch": self.process.pid}
+        )
 
     def _wait_ready(self) -> None:
         proc = self.process
@@ -129,32 +127,3 @@ class VdeSwitch(Lifecycle):
     def close(self) -> None:
         """Stop the switch and remove its directory; idempotent."""
         Lifecycle.close(self)
-
-
-def reap_stale_switches(root: str | os.PathLike[str] | None = None) -> list[Path]:
-    """Remove switch directories whose owner died (and their switch, by its recorded pid).
-
-    A switch normally ends with its owner (its stdin closes); the pid is still checked
-    against its recorded start time before any signal.
-
-    Returns:
-        The directories removed.
-    """
-    base = Path(root or tempfile.gettempdir())
-    removed: list[Path] = []
-    for directory in sorted(base.glob(f"{SWITCH_PREFIX}*")):
-        try:
-            owner = json.loads((directory / "owner").read_text())
-        except (OSError, ValueError):
-            continue
-        pid = owner.get("owner_pid")
-        if isinstance(pid, int) and proc_start_time(pid) == owner.get("owner_start"):
-            continue
-        switch = owner.get("switch_pid")
-        if isinstance(switch, int) and proc_start_time(switch) == owner.get("switch_start"):
-            log.warning("reaping stale vde_switch pid %d of %s", switch, directory)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(switch, signal.SIGKILL)
-        shutil.rmtree(directory, ignore_errors=True)
-        removed.append(directory)
-    return removed

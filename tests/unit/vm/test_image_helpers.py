@@ -25,7 +25,6 @@ from ocfs2lab.vm.cache import (
     remove_tree,
 )
 from ocfs2lab.vm.image import find_image, prune_images
-from ocfs2lab.vm.qemu import proc_start_time, reap_stale_machines
 from ocfs2lab.vm.recipe import ImageRecipe, KernelRecipe
 
 MOUNTINFO = """\
@@ -136,32 +135,6 @@ def test_an_image_of_a_lab_kernel_needs_that_kernel_too(tmp_path: Path) -> None:
     other = attrs.evolve(recipe, kernel=KernelRecipe(config=("CONFIG_PRINTK_TIME=y",)))
     assert other.key() == recipe.key() and other.short_name == recipe.short_name
     assert find_image(other, cache_dir=tmp_path) is None  # that kernel is not built
-
-
-def test_reap_stale_machines_leaves_live_owners(tmp_path: Path) -> None:
-    mine = tmp_path / "node1-live"
-    gone = tmp_path / "node2-dead"
-    sockets = tmp_path / "o2vm-gone"
-    for d in (mine, gone, sockets):
-        d.mkdir()
-    (mine / "state.json").write_text(
-        json.dumps({"owner_pid": os.getpid(), "owner_start": proc_start_time(os.getpid())})
-    )
-    # A dead owner; its "qemu" pid is this test process, which must NOT be killed because
-    # its command line does not name the run directory.
-    (gone / "state.json").write_text(
-        json.dumps(
-            {
-                "owner_pid": os.getpid(),
-                "owner_start": -1,
-                "qemu_pid": os.getpid(),
-                "qemu_start": proc_start_time(os.getpid()),
-                "socket_dir": str(sockets),
-            }
-        )
-    )
-    assert reap_stale_machines(tmp_path) == [gone]
-    assert mine.exists() and not gone.exists() and not sockets.exists()
 
 
 def test_prune_images_keeps_wanted_and_incomplete(tmp_path: Path) -> None:

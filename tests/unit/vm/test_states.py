@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from ocfs2lab.vm.qemu import DriveSpec, NicSpec, QemuMachine, QemuSpec, SshKey, build_argv
+from ocfs2lab.vm.machine import QemuMachine
 from ocfs2lab.vm.recipe import ImageRecipe, LabImage
+from ocfs2lab.vm.spec import DriveSpec, NicSpec, QemuSpec, SshKey, build_argv
 from ocfs2lab.vm.states import (
     CLOCK_MARK,
     DEVICE_STATE,

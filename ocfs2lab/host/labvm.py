@@ -13,9 +13,11 @@ from pathlib import Path
 from ocfs2lab.host.ssh import SshHost
 from ocfs2lab.lifecycle import Lifecycle
 from ocfs2lab.report import LogReporter, Reporter, phase
+from ocfs2lab.vm.boot import BootOptions, start_machine
 from ocfs2lab.vm.image import build_image
-from ocfs2lab.vm.qemu import QemuMachine, QemuSpec
+from ocfs2lab.vm.machine import QemuMachine
 from ocfs2lab.vm.recipe import ImageRecipe, LabImage
+from ocfs2lab.vm.spec import QemuSpec
 from ocfs2lab.vm.states import snapshots_wanted
 
 
@@ -79,18 +81,15 @@ class LabVm(SshHost, Lifecycle):
                 memory_mib=self.memory_mib,
                 cpus=self.cpus,
             )
-            self.machine = self.enter(
-                QemuMachine(
-                    spec,
-                    log_dir=self.log_dir,
-                    keep_failed=self.keep_failed,
-                    reporter=self.reporter,
-                    snapshots=self.snapshots,
-                )
+            options = BootOptions(
+                log_dir=self.log_dir,
+                keep_failed=self.keep_failed,
+                reporter=self.reporter,
+                snapshots=self.snapshots,
             )
-        SshHost.__init__(
-            self, self.machine.ssh_target, runner=self.machine.runner, name=self.hostname
-        )
+            started = start_machine(spec, options, enter=self.enter)
+            self.machine = started.machine
+        SshHost.__init__(self, started.target, runner=started.runner, name=self.hostname)
         # The machine owns the ssh connection and closes it after its clean poweroff; the
         # host only drops its Docker client, before that.
         self.undo(self._drop_docker, "close docker client")

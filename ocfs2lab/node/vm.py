@@ -34,11 +34,12 @@ from ocfs2lab.observe.sources import ConsoleFeed
 from ocfs2lab.observe.timeline import LabEventKind, Timeline
 from ocfs2lab.report import LogReporter, Reporter
 from ocfs2lab.runner.base import DEFAULT_TIMEOUT, CommandResult
-from ocfs2lab.runner.ssh import SshRunner
 from ocfs2lab.spec.cluster import NetworkSpec, NodeSpec
+from ocfs2lab.vm.boot import BootOptions, start_machine
 from ocfs2lab.vm.console import ConsoleLine
-from ocfs2lab.vm.qemu import DriveSpec, NicSpec, QemuMachine, QemuSpec, SshKey
+from ocfs2lab.vm.machine import QemuMachine
 from ocfs2lab.vm.recipe import LabImage
+from ocfs2lab.vm.spec import DriveSpec, NicSpec, QemuSpec, SshKey
 from ocfs2lab.vm.states import snapshots_wanted
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ class VmNode(SshNode, Lifecycle):
 
     ``with VmNode(...) as node:`` boots the machine and configures the interconnect address;
     leaving the block powers it off and removes its overlay. Usually made by
-    [`VmCluster`][ocfs2lab.kernel_cluster.VmCluster], which boots all nodes concurrently.
+    [`VmCluster`][ocfs2lab.clusters.vms.VmCluster], which boots all nodes concurrently.
 
     Args:
         spec: Name (also the guest's hostname), o2cb number, interconnect address.
@@ -217,8 +218,8 @@ class VmNode(SshNode, Lifecycle):
         self.boots += 1
         if self.timeline is not None:
             self._tap.swap(ConsoleFeed(self.timeline, self._spec.name))
-        machine = QemuMachine(
-            self.qemu_spec,
+        options = BootOptions(
+            # Logs of earlier boots stay: each boot appends to <name>.console.log.
             log_dir=self.log_dir,
             keep_failed=self.log_dir is not None,
             boot_timeout=self.boot_timeout,
@@ -226,26 +227,16 @@ class VmNode(SshNode, Lifecycle):
             console_listeners=(self._tap,),
             snapshots=self.snapshots,
         )
-        # Logs of earlier boots stay: each boot appends to <name>.console.log.
-        machine.__enter__()
-        self.machine = machine
-        runner = machine.runner
-        if not isinstance(runner, SshRunner):  # pragma: no cover - QemuMachine's contract
-            raise HostError(f"{self._spec.name}: no ssh runner")
-        self._use_runner(runner)
+        started = start_machine(self.qemu_spec, options)
+        self.machine = started.machine
+        self._use_runner(started.runner)
         self.interface = self.configure_interconnect()
         if self.timeline is not None:
-            how = machine.start_note or f"booted in {machine.boot_seconds or 0:.1f} s"
             self.timeline.record(
                 LabEventKind.NOTE,
-                f"{self._spec.name}: {how}",
+                f"{self._spec.name}: {started.how}",
                 node=self._spec.name,
-                data={
-                    "restored": machine.restored,
-                    "start_s": machine.boot_seconds,
-                    "instance": machine.instance,
-                    "clock_offset_s": machine.clock_offset,
-                },
+                data=started.facts(),
             )
 
     @property

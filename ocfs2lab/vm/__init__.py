@@ -7,9 +7,12 @@ for VM cluster nodes.
   [`KernelBuild`][ocfs2lab.vm.kernel.KernelBuild] of a
   [`KernelRecipe`][ocfs2lab.vm.recipe.KernelRecipe] (Debian's kernel source with gcov of OCFS2 and
   DRBD), which the default image boots;
-* [`QemuMachine`][ocfs2lab.vm.qemu.QemuMachine] boots a [`QemuSpec`][ocfs2lab.vm.qemu.QemuSpec] from
-  a per-VM overlay of that image, or restores it from a saved state
-  ([`ocfs2lab.vm.states`][ocfs2lab.vm.states]).
+* [`QemuMachine`][ocfs2lab.vm.machine.QemuMachine] boots a
+  [`QemuSpec`][ocfs2lab.vm.spec.QemuSpec] from a per-VM overlay of that image, or restores it
+  from a saved state ([`ocfs2lab.vm.states`][ocfs2lab.vm.states]);
+  [`start_machine`][ocfs2lab.vm.boot.start_machine] does so for a lab handle;
+* [`reap_stale`][ocfs2lab.vm.ownership.reap_stale] cleans up what machines, switches and VM
+  clusters of crashed owners left ([`ocfs2lab.vm.ownership`][ocfs2lab.vm.ownership]).
 """
 
 from ocfs2lab.vm.accel import Accel, choose_accel, default_accel, kvm_usable, probe_kvm
@@ -22,16 +25,8 @@ from ocfs2lab.vm.image import (
     read_manifest,
 )
 from ocfs2lab.vm.kernel import KernelBuild, KernelBuildError, build_kernel, find_kernel
-from ocfs2lab.vm.qemu import (
-    DriveSpec,
-    NicSpec,
-    QemuMachine,
-    QemuSpec,
-    SshKey,
-    build_argv,
-    kernel_cmdline,
-    reap_stale_machines,
-)
+from ocfs2lab.vm.machine import QemuMachine
+from ocfs2lab.vm.ownership import reap_stale, reap_stale_machines
 from ocfs2lab.vm.qmp import QmpCommandError, QmpConnection, QmpEvent
 from ocfs2lab.vm.recipe import (
     NODE_IMAGE,
@@ -41,6 +36,7 @@ from ocfs2lab.vm.recipe import (
     LabImage,
     cache_root,
 )
+from ocfs2lab.vm.spec import DriveSpec, NicSpec, QemuSpec, SshKey, build_argv, kernel_cmdline
 from ocfs2lab.vm.states import SavedState, SavedStateError, snapshots_wanted
 
 __all__ = [
@@ -79,6 +75,7 @@ __all__ = [
     "probe_kvm",
     "prune_images",
     "read_manifest",
+    "reap_stale",
     "reap_stale_machines",
     "snapshots_wanted",
 ]

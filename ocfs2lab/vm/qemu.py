@@ -13,7 +13,8 @@ The launcher is three modules of the VM layer, from the bottom up:
   ([`QemuMachine`][ocfs2lab.vm.machine.QemuMachine]): boot or saved-state restore, ssh, QMP,
   console, poweroff and kill.
 
-This module gives the names of the three under one roof, as they were before the split:
+[`ocfs2lab.vm.boot`][ocfs2lab.vm.boot] starts a machine for a lab handle (the lab VM, a VM
+node). This module gives the names of the three under one roof, as they were before the split:
 ``from ocfs2lab.vm.qemu import QemuMachine, QemuSpec`` keeps working.
 """
 

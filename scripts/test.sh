@@ -9,6 +9,8 @@ echo "== ruff"
 .venv/bin/ruff check ocfs2lab tests benchmarks examples
 echo "== mypy --strict"
 .venv/bin/mypy
+echo "== lint-imports (the layers in pyproject.toml)"
+.venv/bin/lint-imports --no-cache
 if [ "$#" -eq 0 ]; then
   # The whole suite: build the lab images first, both at once (a subset given as arguments
   # builds what its tests need when they need it). Built once and cached (~/.cache/ocfs2lab):

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from ocfs2lab.clusters import VM_TIMING, SshCluster, VmCluster
-from ocfs2lab.errors import HostError, LifecycleError, SpecError
+from ocfs2lab.errors import HostError, LifecycleError, OwnershipError, SpecError
 from ocfs2lab.formats.kmsg import EventKind
 from ocfs2lab.node.background import RemoteProcess
 from ocfs2lab.node.ssh import SshNode
@@ -59,8 +59,9 @@ def test_a_device_that_is_not_the_labs_is_not_formatted(
     nodes = [SshNode(vm.spec, vm.target) for vm in machines.vms]
     made.extend(nodes)
     cluster = SshCluster(nodes, machines.device, network=machines.spec.network, owned=False)
-    with pytest.raises(Exception, match="refusing to wipe"):
+    with pytest.raises(LifecycleError, match="refusing to wipe") as info:
         cluster.__enter__()
+    assert isinstance(info.value.__cause__, OwnershipError)
     assert not any(vm.exists("/sys/kernel/config/cluster/ocfs2cluster") for vm in machines.vms)
 
 
@@ -68,8 +69,12 @@ def test_faults_need_power_control(machines: VmCluster, made: list[SshNode]) -> 
     nodes = [SshNode(vm.spec, vm.target) for vm in machines.vms]
     made.extend(nodes)
     cluster = SshCluster(nodes, machines.device, network=machines.spec.network, owned=True)
-    with pytest.raises(SpecError, match="power control"):
-        cluster.kill(2)
+    for fault in ("kill", "freeze", "partition", "disk_stall"):
+        with pytest.raises(SpecError, match="no power, CPU, link or disk control") as info:
+            cluster.fault(fault, 2)  # type: ignore[arg-type]
+        assert info.value.field == "fault.node"
+    with pytest.raises(SpecError, match="cannot be revived"):
+        cluster.revive(2)
 
 
 def test_ssh_nodes_deploy_report_writes_recover_from_a_power_failure_and_rejoin(

@@ -7,7 +7,6 @@ module, nothing of the cluster may remain: no QEMU process, overlay, switch or s
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from ocfs2lab.experiment import RecoveryExperiment, RecoveryReport
 from ocfs2lab.formats.gcovr import parse_summary
 from ocfs2lab.formats.iproute import link_by_mac, parse_links
 from ocfs2lab.formats.kmsg import EventKind
-from ocfs2lab.observe.timeline import Expect, LabEventKind
+from ocfs2lab.observe.timeline import Expect, LabEventKind, Timeline
 from ocfs2lab.vm.qemu import proc_start_time
 from tests.support.clock import clock_error
 from tests.support.examples import probe_line
@@ -297,6 +296,12 @@ def test_the_timeline_exports(cluster: VmCluster, tmp_path: Path) -> None:
     unknown = frame[frame["kind"] == "unknown"]
     assert len(unknown) > 0  # unknown kernel lines are kept, not dropped
     figure = cluster.timeline.plot()
-    assert figure is not None
+    lanes = [t.get_text() for t in figure.axes[0].get_yticklabels()]
+    assert {"ocfs2-node-1", "ocfs2-node-2", VICTIM} <= set(lanes)
     out = cluster.timeline.save_jsonl(tmp_path / "timeline.jsonl")
-    assert out.stat().st_size > 0 and os.path.getsize(out) == out.stat().st_size
+    back = Timeline.load_jsonl(out)
+    events = cluster.timeline.events()
+    assert len(back.events()) == len(events) > 0
+    assert [(e.kind, e.node, e.text) for e in back.events()] == [
+        (e.kind, e.node, e.text) for e in events
+    ]

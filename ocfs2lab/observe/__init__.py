@@ -14,7 +14,8 @@
 """
 
 from ocfs2lab.formats.kmsg import ERROR_KINDS, EventKind, KernelEvent
-from ocfs2lab.observe.export import MissingDependency
+from ocfs2lab.observe.events import Kind, LabEvent, LabEventKind, TimelineEvent
+from ocfs2lab.observe.optional import MissingDependency
 from ocfs2lab.observe.recorder import SLIRP_HOST, WriteRecorder
 from ocfs2lab.observe.sources import (
     ClockMap,
@@ -32,13 +33,9 @@ from ocfs2lab.observe.timeline import (
     ExpectTimeout,
     ForbiddenEvent,
     KernelErrorsFound,
-    Kind,
-    LabEvent,
-    LabEventKind,
     Step,
     Timeline,
     TimelineError,
-    TimelineEvent,
     kind_of,
 )
 from ocfs2lab.observe.verify import (

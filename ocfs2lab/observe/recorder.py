@@ -40,7 +40,8 @@ from typing import Any
 from attrs import evolve
 
 from ocfs2lab.errors import Ocfs2LabError, WaitTimeout
-from ocfs2lab.observe.timeline import LabEventKind, Timeline
+from ocfs2lab.observe.events import LabEventKind
+from ocfs2lab.observe.timeline import Timeline
 from ocfs2lab.observe.verify import (
     LostWrites,
     Reader,

@@ -32,7 +32,8 @@ from attrs import frozen
 
 from ocfs2lab.errors import Ocfs2LabError, ParseError
 from ocfs2lab.formats.kmsg import KernelEvent, KmsgAssembler
-from ocfs2lab.observe.timeline import LabEventKind, Timeline, TimelineEvent
+from ocfs2lab.observe.events import LabEventKind, TimelineEvent
+from ocfs2lab.observe.timeline import Timeline
 from ocfs2lab.runner.base import Runner
 
 __all__ = [

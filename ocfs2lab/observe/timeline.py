@@ -1,10 +1,10 @@
 """One clock for everything that happens in a lab: kernel messages and the library's actions.
 
 A [`Timeline`][ocfs2lab.observe.timeline.Timeline] holds
-[`TimelineEvent`][ocfs2lab.observe.timeline.TimelineEvent] objects stamped with the host's wall
+[`TimelineEvent`][ocfs2lab.observe.events.TimelineEvent] objects stamped with the host's wall
 clock (``time.time()``): kernel messages of every node (a
 [`KernelEvent`][ocfs2lab.formats.kmsg.KernelEvent] with the node's name and the host time the line
-arrived) and the lab's own actions ([`LabEvent`][ocfs2lab.observe.timeline.LabEvent]: a fault
+arrived) and the lab's own actions ([`LabEvent`][ocfs2lab.observe.events.LabEvent]: a fault
 injected or healed, a command started or ended, a phase, a write acknowledged). Events are kept in
 time order; appending is thread-safe (console reader threads, the dmesg poller and the write
 recorder all feed one timeline), and nothing is
@@ -19,15 +19,18 @@ Exports ([`Timeline.to_records`][ocfs2lab.observe.timeline.Timeline.to_records],
 [`Timeline.to_dataframe`][ocfs2lab.observe.timeline.Timeline.to_dataframe],
 [`Timeline.plot`][ocfs2lab.observe.timeline.Timeline.plot],
 [`Timeline.save_jsonl`][ocfs2lab.observe.timeline.Timeline.save_jsonl],
-[`Timeline.load_jsonl`][ocfs2lab.observe.timeline.Timeline.load_jsonl]) live in
-[`ocfs2lab.observe.export`][ocfs2lab.observe.export]; pandas and matplotlib are imported only when
-used.
+[`Timeline.load_jsonl`][ocfs2lab.observe.timeline.Timeline.load_jsonl]) are done by
+[`ocfs2lab.observe.records`][ocfs2lab.observe.records],
+[`ocfs2lab.observe.plotting`][ocfs2lab.observe.plotting] and
+[`ocfs2lab.observe.jsonl`][ocfs2lab.observe.jsonl] (all gathered in
+[`ocfs2lab.observe.export`][ocfs2lab.observe.export]); pandas and matplotlib are imported only
+when used. The event types live in [`ocfs2lab.observe.events`][ocfs2lab.observe.events] and are
+importable from here as well.
 """
 
 from __future__ import annotations
 
 import bisect
-import enum
 import logging
 import threading
 import time
@@ -41,6 +44,8 @@ from attrs import field, frozen
 
 from ocfs2lab.errors import Ocfs2LabError, WaitTimeout
 from ocfs2lab.formats.kmsg import ERROR_KINDS, EventKind, KernelEvent, parse_kernel_line
+from ocfs2lab.observe import jsonl, plotting, records
+from ocfs2lab.observe.events import Kind, LabEvent, LabEventKind, TimelineEvent
 from ocfs2lab.wait import Deadline
 
 if TYPE_CHECKING:
@@ -64,111 +69,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-class LabEventKind(enum.StrEnum):
-    """What the library itself did (or was told), as recorded on a timeline."""
-
-    FAULT_INJECTED = "fault_injected"
-    """A fault began (kill, freeze, partition, disk stall); ``detail`` names it."""
-    FAULT_HEALED = "fault_healed"
-    """A fault ended (thaw, heal, unthrottle, revive); ``detail`` names it."""
-    COMMAND_STARTED = "command_started"
-    """A command began on a node (``detail``: the command line)."""
-    COMMAND_ENDED = "command_ended"
-    """A command ended (``data``: exit code, duration)."""
-    PHASE_BEGIN = "phase_begin"
-    """A named phase of an experiment began (``detail``: its name)."""
-    PHASE_END = "phase_end"
-    """A named phase ended (``data``: duration, error)."""
-    WRITE_ACKED = "write_acked"
-    """A writer on a node reported an fsync-acknowledged write (``data``: path, offset, ...)."""
-    WRITER_STARTED = "writer_started"
-    """A writer on a node connected to the recorder."""
-    WRITER_STOPPED = "writer_stopped"
-    """A writer said goodbye (clean exit) or its connection ended."""
-    NOTE = "note"
-    """Anything else worth a mark (``detail`` says what), e.g. a clock mapping."""
-
-
-#: A timeline event kind: a kernel message kind or a lab action kind.
-Kind: TypeAlias = EventKind | LabEventKind
-
-
-def _data_dict(value: Mapping[str, Any] | None) -> dict[str, Any]:
-    return dict(value) if value else {}
-
-
-@frozen
-class LabEvent:
-    """One action of the library (or of a helper on a node, such as the writer).
-
-    Attributes:
-        kind: What happened.
-        detail: Free-form words: the fault's name, the phase's name, the command line.
-        data: JSON-compatible details (exit code, duration, path, offset, ...).
-    """
-
-    kind: LabEventKind
-    detail: str = ""
-    data: dict[str, Any] = field(factory=dict, converter=_data_dict, hash=False)
-
-
-@frozen
-class TimelineEvent:
-    """An event on the timeline.
-
-    Exactly one of `kernel` and `lab` is set.
-
-    Attributes:
-        time: Host wall clock (``time.time()``) of the event: arrival of a console line,
-            mapped kernel time of a polled dmesg line, the moment the library acted.
-        node: Name of the node the event happened on (``None``: the lab as a whole).
-        kind: The event's kind (the kernel event's or the lab event's).
-        seq: Order of appending (ties in `time` keep this order).
-        kernel: The parsed kernel message, for kernel events.
-        lab: The lab action, for lab events.
-    """
-
-    time: float
-    node: str | None
-    kind: Kind
-    seq: int = 0
-    kernel: KernelEvent | None = None
-    lab: LabEvent | None = None
-
-    @property
-    def source(self) -> str:
-        """``"kernel"`` or ``"lab"``."""
-        return "kernel" if self.kernel is not None else "lab"
-
-    @property
-    def is_error(self) -> bool:
-        """A kernel error: BUG, oops, WARNING, panic, hung task, OCFS2 ERROR."""
-        return self.kernel is not None and self.kernel.is_error
-
-    @property
-    def subsystem(self) -> str | None:
-        """The kernel subsystem (``o2net``, ``o2dlm``, ...), ``"lab"`` for lab events."""
-        return self.kernel.subsystem if self.kernel is not None else "lab"
-
-    @property
-    def text(self) -> str:
-        """The kernel message (prefixes removed) or the lab event's detail."""
-        if self.kernel is not None:
-            return self.kernel.message
-        assert self.lab is not None
-        return self.lab.detail
-
-    @property
-    def about(self) -> int | None:
-        """For kernel events, the node number the message is about (peer, dead node, ...)."""
-        return self.kernel.node if self.kernel is not None else None
-
-    def format(self, origin: float | None = None) -> str:
-        """One line for humans: time (relative to ``origin`` when given), node, kind, text."""
-        stamp = f"{self.time - origin:+10.3f}s" if origin is not None else f"{self.time:.6f}"
-        return f"{stamp} {self.node or '-':<10} {self.kind.value:<22} {self.text[:160]}"
 
 
 @frozen
@@ -846,23 +746,20 @@ class Timeline:
         i = bisect.bisect_right(self._times, event.time)
         return self._events[max(0, i - self.tail_count) : i]
 
-    # -- exports (ocfs2lab.observe.export) ------------------------------------------------
+    # -- exports (also gathered in ocfs2lab.observe.export) --------------------------------
     def to_records(self, *, origin: float | None = None) -> list[dict[str, Any]]:
         """One flat dict per event (see
-        [`ocfs2lab.observe.export.to_records`][ocfs2lab.observe.export.to_records])."""
-        from ocfs2lab.observe import export  # noqa: PLC0415 (export imports this module)
-
-        return export.to_records(self.events(), origin=self.origin if origin is None else origin)
+        [`ocfs2lab.observe.records.to_records`][ocfs2lab.observe.records.to_records])."""
+        return records.to_records(self.events(), origin=self.origin if origin is None else origin)
 
     def to_dataframe(self, *, origin: float | None = None) -> DataFrame:
-        """The events as a pandas DataFrame, one row per event.
+        """The events as a pandas DataFrame, one row per event (see
+        [`ocfs2lab.observe.records.to_dataframe`][ocfs2lab.observe.records.to_dataframe]).
 
         Raises:
             MissingDependency: pandas is not installed (the ``notebook`` extra).
         """
-        from ocfs2lab.observe import export  # noqa: PLC0415 (export imports this module)
-
-        return export.to_dataframe(self.events(), origin=self.origin if origin is None else origin)
+        return records.to_dataframe(self.events(), origin=self.origin if origin is None else origin)
 
     def plot(
         self,
@@ -875,14 +772,12 @@ class Timeline:
         title: str | None = None,
     ) -> Figure:
         """Draw the timeline: one lane per node (see
-        [`ocfs2lab.observe.export.plot`][ocfs2lab.observe.export.plot]).
+        [`ocfs2lab.observe.plotting.plot`][ocfs2lab.observe.plotting.plot]).
 
         Raises:
             MissingDependency: matplotlib is not installed (the ``notebook`` extra).
         """
-        from ocfs2lab.observe import export  # noqa: PLC0415 (export imports this module)
-
-        return export.plot(
+        return plotting.plot(
             self.events(since=since, until=until),
             ax=ax,
             origin=self.origin if origin is None else origin,
@@ -891,7 +786,8 @@ class Timeline:
         )
 
     def save_jsonl(self, path: str | Path) -> Path:
-        """Write the timeline to a JSON-lines file (header line, then one event per line).
+        """Write the timeline to a JSON-lines file (header line, then one event per line; see
+        [`ocfs2lab.observe.jsonl`][ocfs2lab.observe.jsonl]).
 
         Returns:
             The path written.
@@ -899,25 +795,28 @@ class Timeline:
         Raises:
             OSError: The file cannot be written.
         """
-        from ocfs2lab.observe import export  # noqa: PLC0415 (export imports this module)
-
-        return export.save_jsonl(self, path)
+        return jsonl.write_jsonl(path, origin=self.origin, meta=self.meta, events=self.events())
 
     @classmethod
     def load_jsonl(cls, path: str | Path) -> Timeline:
         """Read a timeline written by [`save_jsonl`][ocfs2lab.observe.timeline.Timeline.save_jsonl].
 
+        Returns:
+            A new timeline with the file's origin, meta and events (``seq`` kept).
+
         Raises:
             ParseError: The file is not a timeline file.
             OSError: The file cannot be read.
         """
-        from ocfs2lab.observe import export  # noqa: PLC0415 (export imports this module)
-
-        return export.load_jsonl(path)
+        saved = jsonl.read_jsonl(path)
+        timeline = Timeline(origin=saved.origin)
+        timeline.meta = saved.meta
+        timeline._restore(saved.events)
+        return timeline
 
     def _restore(self, events: Iterable[TimelineEvent]) -> None:
         """Add loaded events keeping their ``seq`` (used by
-        [`export.load_jsonl`][ocfs2lab.observe.export.load_jsonl])."""
+        [`load_jsonl`][ocfs2lab.observe.timeline.Timeline.load_jsonl])."""
         with self._cond:
             for e in events:
                 self._insert(e)

@@ -43,6 +43,7 @@ from ocfs2lab.errors import Ocfs2LabError, WaitTimeout
 from ocfs2lab.observe.events import LabEventKind
 from ocfs2lab.observe.timeline import Timeline
 from ocfs2lab.observe.verify import (
+    SECTOR,
     LostWrites,
     Reader,
     VerifyReport,
@@ -63,6 +64,7 @@ from ocfs2lab.observe.wire import (
 from ocfs2lab.wait import Deadline
 
 __all__ = [
+    "SECTOR",
     "SLIRP_HOST",
     "LostWrites",
     "Reader",

@@ -39,6 +39,7 @@ from attrs import frozen
 
 import ocfs2lab
 from ocfs2lab.host.base import Machine
+from ocfs2lab.host.local import LocalHost
 from ocfs2lab.lifecycle import Lifecycle
 from ocfs2lab.runner.base import CommandResult
 from ocfs2lab.runner.local import LocalRunner
@@ -482,7 +483,7 @@ def cluster_handles() -> list[Any]:
     vm = ocfs2lab.VmCluster(3)
     nodes = [ocfs2lab.SshNode(n, ocfs2lab.SshTarget("192.0.2.1")) for n in vm.spec.nodes]
     ssh = ocfs2lab.SshCluster(nodes, "/dev/vdb")
-    return [ocfs2lab.Cluster(ocfs2lab.LocalHost(), 3), vm, ssh]
+    return [ocfs2lab.Cluster(LocalHost(), 3), vm, ssh]
 
 
 def missing_mentions(found: list[Mention]) -> list[str]:

@@ -11,11 +11,9 @@ lab's own actions. VM nodes have every capability: power, freeze, link and disk.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -36,10 +34,11 @@ from ocfs2lab.spec import rules
 from ocfs2lab.spec.cluster import ClusterSpec, NetworkSpec, TimingSpec
 from ocfs2lab.spec.storage import VolumeSpec
 from ocfs2lab.vm.image import build_image
-from ocfs2lab.vm.qemu import DriveSpec, SshKey, proc_start_time, reap_stale_machines, run_root
+from ocfs2lab.vm.ownership import claim_dir, reap_stale
 from ocfs2lab.vm.recipe import ImageRecipe, LabImage
+from ocfs2lab.vm.spec import DriveSpec, SshKey
 from ocfs2lab.vm.states import snapshots_wanted
-from ocfs2lab.vm.switch import VdeSwitch, reap_stale_switches
+from ocfs2lab.vm.switch import VdeSwitch
 
 log = logging.getLogger(__name__)
 
@@ -161,8 +160,7 @@ class VmMachines(Lifecycle):
         image = self.image
         with self.step("reap stale machines"):
             # What crashed owners left (machines, switches, cluster files), never a live one's.
-            reap_stale_machines()
-            reap_stale_switches()
+            reap_stale()
         with self.step("work directory"):
             work = self._make_work_dir()
         with self.step("shared disk"):
@@ -202,23 +200,11 @@ class VmMachines(Lifecycle):
         self.vms = made
 
     def _make_work_dir(self) -> Path:
-        root = run_root()
-        root.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f"cluster-{self.spec.name}-", dir=root))
+        # Owned like a machine's run directory: reap_stale removes it (shared disk, key)
+        # once this process is gone.
+        work = claim_dir(f"cluster-{self.spec.name}-", hostname=self.spec.name)
         self.work_dir = work
         self.undo(lambda: shutil.rmtree(work, ignore_errors=True), "remove the cluster's files")
-        # The same state file as a machine's: reap_stale_machines removes the directory
-        # (shared disk, key) once this process is gone.
-        (work / "state.json").write_text(
-            json.dumps(
-                {
-                    "hostname": self.spec.name,
-                    "owner_pid": os.getpid(),
-                    "owner_start": proc_start_time(os.getpid()),
-                    "work_dir": str(work),
-                }
-            )
-        )
         return work
 
 

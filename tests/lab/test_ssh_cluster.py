@@ -71,7 +71,7 @@ def test_faults_need_power_control(machines: VmCluster, made: list[SshNode]) -> 
     cluster = SshCluster(nodes, machines.device, network=machines.spec.network, owned=True)
     for fault in ("kill", "freeze", "partition", "disk_stall"):
         with pytest.raises(SpecError, match="no power, CPU, link or disk control") as info:
-            cluster.fault(fault, 2)  # type: ignore[arg-type]
+            cluster.fault(fault, 2)
         assert info.value.field == "fault.node"
     with pytest.raises(SpecError, match="cannot be revived"):
         cluster.revive(2)

@@ -83,7 +83,11 @@ def test_close_is_idempotent() -> None:
 def test_start_and_close_outside_with_and_the_exit_hook(monkeypatch: pytest.MonkeyPatch) -> None:
     hooks: list[object] = []
     monkeypatch.setattr(atexit, "register", hooks.append)
-    monkeypatch.setattr(atexit, "unregister", lambda f: f in hooks and hooks.remove(f))
+    def unregister(hook: object) -> None:
+        if hook in hooks:
+            hooks.remove(hook)
+
+    monkeypatch.setattr(atexit, "unregister", unregister)
     log: list[str] = []
     b = Built(log).start()
     assert b.is_open and log == ["+a", "+b", "+c"] and len(hooks) == 1

@@ -64,7 +64,7 @@ def test_old_root_names_still_work_with_a_warning_naming_the_new_home() -> None:
     with pytest.warns(DeprecationWarning, match="ocfs2lab.errors"):
         assert ocfs2lab.HostError is errors.HostError
     with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
-        _ = ocfs2lab.Nothing  # type: ignore[attr-defined]
+        _ = ocfs2lab.Nothing
 
 
 def test_old_module_paths_still_work_with_a_warning() -> None:

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from ocfs2lab.cluster import Cluster
+from ocfs2lab.clusters.containers import Cluster
+from ocfs2lab.clusters.vms import VmCluster
 from ocfs2lab.doctor import DoctorReport, diagnose
 from ocfs2lab.formats.kmsg import EventKind
 from ocfs2lab.host.labvm import LabVm
-from ocfs2lab.kernel_cluster import VmCluster
 from ocfs2lab.observe.events import LabEventKind, TimelineEvent
 from ocfs2lab.observe.sources import DmesgPoller
 from ocfs2lab.observe.timeline import Timeline

@@ -1,7 +1,7 @@
 """The one cluster pipeline, and what every running cluster offers.
 
 A cluster is a provisioner and a pipeline. The provisioner (a subclass's
-[`_provision`][ocfs2lab.clusters.base.LabCluster._provision]) brings the nodes and the shared
+`_provision`) brings the nodes and the shared
 device: privileged containers on a host with a DRBD device, machines reached over SSH, or
 QEMU machines with a shared disk. The pipeline is written once, here: the timeline feeds,
 the o2cb stack (bootstrap on node 1, join on the others), the heartbeat region and the
@@ -67,7 +67,7 @@ class ClusterStatus:
 class LabCluster(Lifecycle):
     """Base of the clusters: nodes and a shared device from a provisioner, then the pipeline.
 
-    Subclasses implement [`_provision`][ocfs2lab.clusters.base.LabCluster._provision] (set
+    Subclasses implement `_provision` (set
     ``nodes`` and ``device``, registering the undo of what they make) and may override the
     hooks below it. ``with`` runs the provisioner, then the pipeline unless ``deploy`` is
     off; leaving the block undoes both in reverse.

@@ -62,7 +62,7 @@ WHY_NOT = {
 class Fault:
     """Base of the faults: inject on enter, restore on exit, both on the timeline.
 
-    A fault needs a capability of its node ([`needs`][ocfs2lab.experiment.faults.Fault.needs],
+    A fault needs a capability of its node (`needs`,
     a protocol of [`ocfs2lab.node.base`][ocfs2lab.node.base]); a node without it is refused
     when the fault is built, before anything is touched.
 

@@ -30,7 +30,7 @@ from ocfs2lab.clusters import Cluster, VmCluster
 from ocfs2lab.coverage import CoverageReport
 from ocfs2lab.demo import run_demo
 from ocfs2lab.doctor import Check, diagnose
-from ocfs2lab.errors import Ocfs2LabError, SpecError
+from ocfs2lab.errors import KernelBuildError, Ocfs2LabError, SpecError
 from ocfs2lab.experiment.criteria import failing, medians, parse_criteria
 from ocfs2lab.experiment.recovery import FIGURES, RecoveryExperiment
 from ocfs2lab.host.base import Host
@@ -42,7 +42,6 @@ from ocfs2lab.spec.cluster import TimingSpec
 from ocfs2lab.spec.storage import DrbdSpec
 from ocfs2lab.vm.image import build_image
 from ocfs2lab.vm.inventory import cache_entries, disk_usage, prune_cache
-from ocfs2lab.vm.kernel import KernelBuildError
 from ocfs2lab.vm.qemu import reap_stale_machines
 from ocfs2lab.vm.recipe import ImageRecipe, KernelRecipe, cache_root
 from ocfs2lab.vm.switch import reap_stale_switches

@@ -7,10 +7,12 @@ and a ``hint`` that says what to do next.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ocfs2lab.runner.base import CommandResult
 
 
@@ -157,3 +159,83 @@ class HostError(Ocfs2LabError):
 
 class OwnershipError(HostError):
     """The lab was asked to change or remove something it did not create."""
+
+
+class SpawnError(HostError):
+    """A long-lived process could not be started or exited at once."""
+
+
+class CoverageError(Ocfs2LabError):
+    """Coverage cannot be collected or reported (no gcov kernel, no data, gcov mismatch)."""
+
+
+class SavedStateError(Ocfs2LabError):
+    """A saved state cannot be used: missing, changed, damaged, or QEMU refused it.
+
+    Attributes:
+        slot: The slot's directory.
+        reason: Why, in words (``"made by QEMU 7.1.0; this is QEMU 7.2.22"``).
+        found: False when there is simply no state yet.
+    """
+
+    def __init__(self, slot: Path, reason: str, *, found: bool = True) -> None:
+        self.slot = slot
+        self.reason = reason
+        self.found = found
+        super().__init__(
+            f"saved state {slot.name}: {reason}",
+            hint="it is discarded and the machine boots cold; "
+            "set OCFS2LAB_SNAPSHOTS=0 to boot cold always",
+        )
+
+
+class ImageBuildError(Ocfs2LabError):
+    """A lab image could not be built.
+
+    Attributes:
+        phase: The build phase that failed (``debootstrap``, ``configure``, ...).
+    """
+
+    def __init__(self, phase: str, message: str, *, hint: str | None = None) -> None:
+        self.phase = phase
+        super().__init__(f"image build, {phase}: {message}", hint=hint)
+
+
+class SourceError(Ocfs2LabError):
+    """The kernel source could not be assembled: a patch that does not apply, a tree that
+    cannot be read.
+
+    Attributes:
+        patch: The patch file at fault, when one is.
+    """
+
+    def __init__(self, message: str, *, patch: Path | None = None, hint: str | None = None):
+        self.patch = patch
+        super().__init__(message, hint=hint)
+
+
+class QmpCommandError(Ocfs2LabError):
+    """QEMU refused or failed a QMP command.
+
+    Attributes:
+        command: The QMP command.
+        arguments: Its arguments.
+    """
+
+    def __init__(self, command: str, arguments: Mapping[str, object], reason: str) -> None:
+        self.command = command
+        self.arguments = dict(arguments)
+        shown = f" {self.arguments}" if self.arguments else ""
+        super().__init__(f"QMP {command}{shown} failed: {reason}")
+
+
+class KernelBuildError(Ocfs2LabError):
+    """The lab kernel could not be built.
+
+    Attributes:
+        phase: The build phase that failed (``source``, ``configure``, ``compile``, ...).
+    """
+
+    def __init__(self, phase: str, message: str, *, hint: str | None = None) -> None:
+        self.phase = phase
+        super().__init__(f"kernel build, {phase}: {message}", hint=hint)

@@ -14,7 +14,8 @@ gcov of ``fs/ocfs2`` and ``drivers/block/drbd``); the tools' from programs built
 
 from ocfs2lab.coverage.collect import Coverage, kernel_tree_of
 from ocfs2lab.coverage.report import CoverageReport, make_report
-from ocfs2lab.coverage.tree import KERNEL_GCOV, Collected, CoverageError, GcovTree
+from ocfs2lab.coverage.tree import KERNEL_GCOV, Collected, GcovTree
+from ocfs2lab.errors import CoverageError
 
 __all__ = [
     "KERNEL_GCOV",

@@ -33,7 +33,8 @@ from typing import Any
 import attrs
 from attrs import frozen
 
-from ocfs2lab.coverage.tree import Collected, CoverageError, GcovTree
+from ocfs2lab.coverage.tree import Collected, GcovTree
+from ocfs2lab.errors import CoverageError
 from ocfs2lab.formats.gcovr import (
     CoverageDiff,
     CoverageSummary,

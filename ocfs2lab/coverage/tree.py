@@ -28,7 +28,7 @@ from typing import Any
 import attrs
 from attrs import field, frozen
 
-from ocfs2lab.errors import Ocfs2LabError, SpecError
+from ocfs2lab.errors import CoverageError, SpecError
 from ocfs2lab.formats.gcda import gcda_relative_path
 from ocfs2lab.runner.base import Runs
 from ocfs2lab.vm.kernel import KernelBuild
@@ -46,10 +46,6 @@ def _dirs(value: Iterable[str]) -> tuple[str, ...]:
 
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
-
-
-class CoverageError(Ocfs2LabError):
-    """Coverage cannot be collected or reported (no gcov kernel, no data, gcov mismatch)."""
 
 
 #: Anything gcov data are read from: a host, a node, a runner.

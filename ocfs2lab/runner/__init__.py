@@ -6,10 +6,11 @@ a failure raises `CommandFailed` with the command, its exit code and its output.
 sits above `errors`, `spec` and `formats`, below everything that runs things.
 """
 
+from ocfs2lab.errors import SpawnError
 from ocfs2lab.runner.base import CommandResult, Runner
 from ocfs2lab.runner.docker import DockerExecRunner
 from ocfs2lab.runner.local import LocalRunner
-from ocfs2lab.runner.process import Spawned, SpawnError, spawn
+from ocfs2lab.runner.process import Spawned, spawn
 from ocfs2lab.runner.ssh import SshRunner, SshTarget
 
 __all__ = [

@@ -23,13 +23,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from ocfs2lab.errors import HostError, SpecError
+from ocfs2lab.errors import SpawnError, SpecError
 
 log = logging.getLogger(__name__)
-
-
-class SpawnError(HostError):
-    """A long-lived process could not be started or exited at once."""
 
 
 class Spawned:

@@ -15,19 +15,25 @@ for VM cluster nodes.
   clusters of crashed owners left ([`ocfs2lab.vm.ownership`][ocfs2lab.vm.ownership]).
 """
 
+from ocfs2lab.errors import (
+    ImageBuildError,
+    KernelBuildError,
+    QmpCommandError,
+    SavedStateError,
+    SourceError,
+)
 from ocfs2lab.vm.accel import Accel, choose_accel, default_accel, kvm_usable, probe_kvm
 from ocfs2lab.vm.console import ConsoleLine, SerialConsole, parse_console_log
 from ocfs2lab.vm.image import (
-    ImageBuildError,
     build_image,
     find_image,
     prune_images,
     read_manifest,
 )
-from ocfs2lab.vm.kernel import KernelBuild, KernelBuildError, build_kernel, find_kernel
+from ocfs2lab.vm.kernel import KernelBuild, build_kernel, find_kernel
 from ocfs2lab.vm.machine import QemuMachine
 from ocfs2lab.vm.ownership import reap_stale, reap_stale_machines
-from ocfs2lab.vm.qmp import QmpCommandError, QmpConnection, QmpEvent
+from ocfs2lab.vm.qmp import QmpConnection, QmpEvent
 from ocfs2lab.vm.recipe import (
     NODE_IMAGE,
     ROOT_LABEL,
@@ -37,7 +43,7 @@ from ocfs2lab.vm.recipe import (
     cache_root,
 )
 from ocfs2lab.vm.spec import DriveSpec, NicSpec, QemuSpec, SshKey, build_argv, kernel_cmdline
-from ocfs2lab.vm.states import SavedState, SavedStateError, snapshots_wanted
+from ocfs2lab.vm.states import SavedState, snapshots_wanted
 
 __all__ = [
     "NODE_IMAGE",
@@ -60,6 +66,7 @@ __all__ = [
     "SavedState",
     "SavedStateError",
     "SerialConsole",
+    "SourceError",
     "SshKey",
     "build_argv",
     "build_image",

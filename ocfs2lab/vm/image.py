@@ -53,7 +53,7 @@ from pathlib import Path
 
 import attrs
 
-from ocfs2lab.errors import CommandError, HostError, Ocfs2LabError
+from ocfs2lab.errors import CommandError, HostError, ImageBuildError, KernelBuildError
 from ocfs2lab.report import LogReporter, Reporter
 from ocfs2lab.runner.local import LocalRunner
 from ocfs2lab.vm.cache import (
@@ -64,7 +64,7 @@ from ocfs2lab.vm.cache import (
     remove_tree,
     run_phases,
 )
-from ocfs2lab.vm.kernel import KernelBuild, KernelBuildError, build_kernel, find_kernel
+from ocfs2lab.vm.kernel import KernelBuild, build_kernel, find_kernel
 from ocfs2lab.vm.machine import QemuMachine
 from ocfs2lab.vm.ownership import reap_stale_machines
 from ocfs2lab.vm.recipe import (
@@ -130,18 +130,6 @@ BUILD_TOOLS = (
     "qemu-system-x86_64",
     "gcc",
 )
-
-
-class ImageBuildError(Ocfs2LabError):
-    """A lab image could not be built.
-
-    Attributes:
-        phase: The build phase that failed (``debootstrap``, ``configure``, ...).
-    """
-
-    def __init__(self, phase: str, message: str, *, hint: str | None = None) -> None:
-        self.phase = phase
-        super().__init__(f"image build, {phase}: {message}", hint=hint)
 
 
 # -- finding images ------------------------------------------------------------------------------

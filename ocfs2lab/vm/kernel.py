@@ -53,7 +53,7 @@ from typing import Any
 import attrs
 from attrs import field, frozen
 
-from ocfs2lab.errors import HostError, Ocfs2LabError
+from ocfs2lab.errors import HostError, KernelBuildError
 from ocfs2lab.report import LogReporter, Reporter
 from ocfs2lab.runner.local import LocalRunner
 from ocfs2lab.runner.process import spawn
@@ -112,18 +112,6 @@ _COMPILE_LINE = re.compile(r"^\s+CC(?: \[M\])?\s+(\S+)")
 _PARTIAL_OUTPUTS = ("*.o", "*.ko", "*.a", "*.gcno", "*.mod.c", "vmlinux*", "bzImage", ".tmp*")
 #: Compiled files listed in a kernel's manifest (a full build compiles thousands).
 LISTED_COMPILED = 400
-
-
-class KernelBuildError(Ocfs2LabError):
-    """The lab kernel could not be built.
-
-    Attributes:
-        phase: The build phase that failed (``source``, ``configure``, ``compile``, ...).
-    """
-
-    def __init__(self, phase: str, message: str, *, hint: str | None = None) -> None:
-        self.phase = phase
-        super().__init__(f"kernel build, {phase}: {message}", hint=hint)
 
 
 def parse_config(text: str) -> dict[str, str]:

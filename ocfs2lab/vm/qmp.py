@@ -22,25 +22,10 @@ from typing import Any, TypeVar
 from attrs import frozen
 from qemu.qmp import ExecuteError, QMPClient, QMPError
 
-from ocfs2lab.errors import Ocfs2LabError, TransportError
+from ocfs2lab.errors import QmpCommandError, TransportError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-class QmpCommandError(Ocfs2LabError):
-    """QEMU refused or failed a QMP command.
-
-    Attributes:
-        command: The QMP command.
-        arguments: Its arguments.
-    """
-
-    def __init__(self, command: str, arguments: Mapping[str, object], reason: str) -> None:
-        self.command = command
-        self.arguments = dict(arguments)
-        shown = f" {self.arguments}" if self.arguments else ""
-        super().__init__(f"QMP {command}{shown} failed: {reason}")
 
 
 @frozen

@@ -42,7 +42,7 @@ from pathlib import Path
 
 from attrs import frozen
 
-from ocfs2lab.errors import Ocfs2LabError, SpecError
+from ocfs2lab.errors import SourceError, SpecError
 from ocfs2lab.runner.local import LocalRunner
 from ocfs2lab.vm.cache import file_sha256
 
@@ -59,19 +59,6 @@ _DIFF_GIT = re.compile(r"^diff --git (\S+) (\S+)$")
 _OLD = re.compile(r"^--- (\S+)")
 _NEW = re.compile(r"^\+\+\+ (\S+)")
 _VERSION = re.compile(r"^(VERSION|PATCHLEVEL|SUBLEVEL)\s*=\s*(\d+)\s*$", re.M)
-
-
-class SourceError(Ocfs2LabError):
-    """The kernel source could not be assembled: a patch that does not apply, a tree that
-    cannot be read.
-
-    Attributes:
-        patch: The patch file at fault, when one is.
-    """
-
-    def __init__(self, message: str, *, patch: Path | None = None, hint: str | None = None):
-        self.patch = patch
-        super().__init__(message, hint=hint)
 
 
 # -- pure -------------------------------------------------------------------------------------

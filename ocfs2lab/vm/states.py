@@ -49,7 +49,7 @@ from typing import Any
 
 from attrs import frozen
 
-from ocfs2lab.errors import Ocfs2LabError
+from ocfs2lab.errors import Ocfs2LabError, SavedStateError
 from ocfs2lab.runner.local import LocalRunner
 from ocfs2lab.vm.accel import QEMU_BINARY
 from ocfs2lab.vm.cache import file_lock, file_sha256, lock_path, remove_tree
@@ -91,26 +91,6 @@ _FALSE = {"0", "false", "no", "off"}
 #: The clock mark a guest writes to its kernel log: ``ocfs2lab-clock <token> <ns>``.
 CLOCK_MARK = "ocfs2lab-clock"
 _MARK = re.compile(rf"{CLOCK_MARK} (\S+) (\d+)")
-
-
-class SavedStateError(Ocfs2LabError):
-    """A saved state cannot be used: missing, changed, damaged, or QEMU refused it.
-
-    Attributes:
-        slot: The slot's directory.
-        reason: Why, in words (``"made by QEMU 7.1.0; this is QEMU 7.2.22"``).
-        found: False when there is simply no state yet.
-    """
-
-    def __init__(self, slot: Path, reason: str, *, found: bool = True) -> None:
-        self.slot = slot
-        self.reason = reason
-        self.found = found
-        super().__init__(
-            f"saved state {slot.name}: {reason}",
-            hint="it is discarded and the machine boots cold; "
-            f"set {ENV_SNAPSHOTS}=0 to boot cold always",
-        )
 
 
 def snapshots_wanted(explicit: bool | None = None) -> bool:

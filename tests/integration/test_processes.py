@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from ocfs2lab.errors import SpecError
+from ocfs2lab.errors import SpawnError, SpecError
 from ocfs2lab.host.base import Machine
 from ocfs2lab.node.background import RemoteProcess
 from ocfs2lab.node.base import NodeKind
 from ocfs2lab.runner.base import Runner
 from ocfs2lab.runner.local import LocalRunner
-from ocfs2lab.runner.process import SpawnError, spawn
+from ocfs2lab.runner.process import spawn
 from ocfs2lab.runner.ssh import SshRunner
 from ocfs2lab.spec.cluster import NodeSpec
 from ocfs2lab.vm.qemu import proc_start_time

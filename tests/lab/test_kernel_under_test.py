@@ -24,10 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from ocfs2lab.errors import SpecError
+from ocfs2lab.errors import KernelBuildError, SpecError
 from ocfs2lab.vm.image import build_image
 from ocfs2lab.vm.inventory import remove_entry
-from ocfs2lab.vm.kernel import KernelBuild, KernelBuildError, build_kernel, find_kernel
+from ocfs2lab.vm.kernel import KernelBuild, build_kernel, find_kernel
 from ocfs2lab.vm.recipe import ImageRecipe, KernelRecipe
 from ocfs2lab.vm.source import tree_state
 from tests.support.examples import orphans, run_example

@@ -1,9 +1,12 @@
-"""Find and remove what labs created on a host, and only that.
+"""Find and remove what labs created, and only that: one census, one cleanup.
 
-Containers and networks are found by the lab label Docker keeps on them; files, loop
-devices, DRBD resources, registered clusters and loaded modules by the ledgers the labs write
-on the host before creating anything (``/var/lib/ocfs2lab/labs``). This works after the
-process that built a lab was killed with SIGKILL half way.
+On a host, containers and networks are found by the lab label Docker keeps on them; files,
+loop devices, DRBD resources, registered clusters and loaded modules by the ledgers the labs
+write on the host before creating anything (``/var/lib/ocfs2lab/labs``). On this machine,
+the lab's QEMU machines, VM clusters and switches by the owner states of their directories
+([`ocfs2lab.vm.ownership`][ocfs2lab.vm.ownership]). Both work after the process that built a
+lab was killed with SIGKILL half way; [`census`][ocfs2lab.cleanup.census] lists both and
+[`cleanup`][ocfs2lab.cleanup.cleanup] removes both.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from ocfs2lab.host.base import Shell
 from ocfs2lab.host.drbd import drbd_down, owned_resource_file
 from ocfs2lab.host.state import Ledger, all_ledgers
 from ocfs2lab.node.container import LAB_LABEL
+from ocfs2lab.vm.ownership import owned_dirs, reap_stale
 
 log = logging.getLogger(__name__)
 #: The OCFS2 modules in the seed's unload order (``modprobe -r`` one by one).
@@ -59,7 +63,13 @@ def unload_ocfs2_modules(host: Shell, names: Sequence[str]) -> None:
 
 @define
 class Census:
-    """What of the labs (or anything OCFS2/DRBD) a host holds right now."""
+    """What of the labs (or anything OCFS2/DRBD) a host holds right now, and what lab
+    machines this machine runs.
+
+    ``machines_here`` are the run and switch directories of live owners on this machine
+    (``<kind> <name> (owner pid N)``); ``stale_here`` those whose owner died, which
+    [`cleanup`][ocfs2lab.cleanup.cleanup] removes.
+    """
 
     containers: list[str] = field(factory=list)
     networks: list[str] = field(factory=list)
@@ -70,6 +80,8 @@ class Census:
     clusters: list[str] = field(factory=list)
     ocfs2_modules: list[str] = field(factory=list)
     files: list[str] = field(factory=list)
+    machines_here: list[str] = field(factory=list)
+    stale_here: list[str] = field(factory=list)
 
     def lab_objects(self) -> dict[str, Any]:
         """Everything non-empty, by kind."""
@@ -134,17 +146,26 @@ def census(host: Shell, docker_client: Any | None = None) -> Census:
     loaded = host.loaded_modules()
     c.ocfs2_modules = [m for m in OCFS2_MODULES if m in loaded]
     c.files = [f for f in sorted(lab_files) if host.exists(f)]
+    for owned in owned_dirs():
+        text = f"{owned.kind} {owned.name} (owner pid {owned.owner_pid}): {owned.path}"
+        (c.machines_here if owned.alive else c.stale_here).append(text)
     return c
 
 
 def cleanup(
-    host: Shell, docker_client: Any | None = None, *, lab_id: str | None = None
+    host: Shell,
+    docker_client: Any | None = None,
+    *,
+    lab_id: str | None = None,
+    machines: bool = True,
 ) -> list[str]:
     """Remove what the labs (or one lab) created on ``host``; never anything else.
 
-    Order: containers (their mounts go with them), networks, then per ledger in reverse:
-    the registered cluster, DRBD resources, loop devices, files, and the modules the lab
-    loaded; last the ledger itself.
+    Order: on this machine, the QEMU machines, VM clusters and switches whose owner died
+    (with ``machines``, and not for one lab: their directories name no lab id); then on the
+    host containers (their mounts go with them), networks, then per ledger in reverse: the
+    registered cluster, DRBD resources, loop devices, files, and the modules the lab loaded;
+    last the ledger itself. Machines of live owners are never touched.
 
     Returns:
         What was removed, in words.
@@ -164,6 +185,8 @@ def cleanup(
         done.append(what)
         return True
 
+    if machines and lab_id is None:
+        done.extend(f"stale lab directory {path}" for path in reap_stale())
     label = f"{LAB_LABEL}={lab_id}" if lab_id else LAB_LABEL
     if docker_client is not None:
         try:

@@ -628,7 +628,8 @@ def status(
     key: KeyOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """What labs left on a host: containers, networks, DRBD, loop devices, mounts, modules."""
+    """What labs left on a host (containers, networks, DRBD, loop devices, mounts, modules)
+    and the lab machines on this machine (live, and stale ones whose owner died)."""
     try:
         host = _host(ssh, key)
         found = census(host, host.docker())
@@ -662,8 +663,9 @@ def down(
 
 @app.command("cleanup", cls=_Command)
 def cleanup_command(ssh: SshOption = None, key: KeyOption = None) -> None:
-    """Remove everything any lab created on a host (found by labels and ledgers), and
-    nothing else; works after a deploy was killed half way."""
+    """Remove everything any lab created on a host (found by labels and ledgers) and the lab
+    machines on this machine whose owner died, and nothing else; works after a deploy was
+    killed half way."""
     try:
         host = _host(ssh, key)
         removed = cleanup(host, host.docker())

@@ -28,6 +28,8 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from attrs import frozen
+
 from ocfs2lab.vm.recipe import cache_root
 
 log = logging.getLogger(__name__)
@@ -148,6 +150,67 @@ def _same_process(state: dict[str, object], role: str) -> int | None:
     if isinstance(pid, int) and proc_start_time(pid) == state.get(f"{role}_start"):
         return pid
     return None
+
+
+@frozen
+class Owned:
+    """One directory the lab owns on this machine.
+
+    Attributes:
+        path: The directory.
+        kind: ``"run"`` (a machine's or a VM cluster's, under ``<cache>/run``) or
+            ``"switch"`` (under the temporary directory).
+        name: Its hostname (a machine's, a cluster's), or the directory's name.
+        owner_pid: The owning process.
+        alive: Whether that owner still runs (``False``: reaping removes it).
+    """
+
+    path: Path
+    kind: str
+    name: str
+    owner_pid: int | None
+    alive: bool
+
+
+def _states(
+    run: str | os.PathLike[str] | None, temp: str | os.PathLike[str] | None
+) -> Iterable[tuple[str, Path, str]]:
+    base = Path(run) if run else run_root()
+    if base.is_dir():
+        for directory in sorted(base.iterdir()):
+            yield "run", directory, STATE_FILE
+    for directory in sorted(Path(temp or tempfile.gettempdir()).glob(f"{SWITCH_PREFIX}*")):
+        yield "switch", directory, SWITCH_STATE_FILE
+
+
+def owned_dirs(
+    *, run: str | os.PathLike[str] | None = None, temp: str | os.PathLike[str] | None = None
+) -> list[Owned]:
+    """The lab's directories on this machine with an owner state: live owners' and dead ones'.
+
+    Args:
+        run: Where the run directories are (default ``<cache>/run``).
+        temp: Where the switch directories are (default: the temporary directory).
+    """
+    found = []
+    for kind, directory, file in _states(run, temp):
+        try:
+            state = json.loads((directory / file).read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(state, dict):
+            continue
+        pid = state.get("owner_pid")
+        found.append(
+            Owned(
+                directory,
+                kind,
+                str(state.get("hostname") or directory.name),
+                pid if isinstance(pid, int) else None,
+                _same_process(state, "owner") is not None,
+            )
+        )
+    return found
 
 
 def reap_owned(directories: Iterable[Path], *, file: str = STATE_FILE) -> list[Path]:

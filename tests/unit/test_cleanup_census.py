@@ -1,4 +1,5 @@
-"""The census lists the DRBD resources ``drbdsetup status`` shows, read by the status parser.
+"""The census: DRBD resources ``drbdsetup status`` shows, read by the status parser; and the
+lab's machines on this machine, found by their owner states, with the cleanup that reaps them.
 
 The outputs are the ``drbdadm status`` samples of ``tests/data/drbd-utils/status`` (what
 ``drbdsetup status`` prints: drbdadm runs it); the host is a scripted runner.
@@ -6,12 +7,15 @@ The outputs are the ``drbdadm status`` samples of ``tests/data/drbd-utils/status
 
 from __future__ import annotations
 
+import json
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from ocfs2lab.cleanup import census, drbd_resources
+from ocfs2lab.cleanup import census, cleanup, drbd_resources
 from ocfs2lab.host.base import Machine
+from ocfs2lab.vm.ownership import STATE_FILE, SWITCH_PREFIX, SWITCH_STATE_FILE, claim_dir
 from tests.support.fake import FakeRunner
 
 STATUS = Path(__file__).resolve().parents[1] / "data" / "drbd-utils" / "status"
@@ -62,8 +66,40 @@ def test_output_of_another_shape_counts_as_none(caplog: pytest.LogCaptureFixture
     assert "drbdsetup status" in caplog.text
 
 
-def test_census_lists_the_resources() -> None:
+@pytest.fixture
+def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This machine's lab directories, in a cache and a temporary directory of the test's."""
+    monkeypatch.setenv("OCFS2LAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    return tmp_path
+
+
+def test_census_lists_the_resources(here: Path) -> None:
     host, _ = _host(0, (STATUS / "v9-volumes-two-resources.txt").read_text())
     found = census(host)
     assert found.drbd_resources == ["r1", "r2"]
     assert found.lab_objects() == {"drbd_resources": ["r1", "r2"]}
+
+
+def test_one_census_and_one_cleanup_for_hosts_and_this_machines_vms(here: Path) -> None:
+    live = claim_dir("node1-", hostname="ocfs2-node-1")
+    dead = claim_dir("cluster-lab-", hostname="lab")
+    switch = claim_dir(SWITCH_PREFIX, root=tempfile.gettempdir(), file=SWITCH_STATE_FILE)
+    for directory, file in ((dead, STATE_FILE), (switch, SWITCH_STATE_FILE)):
+        state = json.loads((directory / file).read_text())
+        state["owner_start"] = -1  # its owner is gone
+        (directory / file).write_text(json.dumps(state))
+    host, _ = _host(0, "")
+    found = census(host)
+    assert [line.split(" (")[0] for line in found.machines_here] == ["run ocfs2-node-1"]
+    assert sorted(line.split(" (")[0] for line in found.stale_here) == [
+        "run lab",
+        f"switch {switch.name}",
+    ]
+    assert cleanup(host, lab_id="lab0000000000") == []  # one lab's cleanup reaps no machine
+    assert dead.exists()
+    removed = cleanup(host)
+    assert sorted(removed) == sorted(f"stale lab directory {p}" for p in (dead, switch))
+    assert live.exists() and not dead.exists() and not switch.exists()
+    assert census(host).stale_here == []

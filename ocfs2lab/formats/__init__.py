@@ -46,7 +46,7 @@ from ocfs2lab.formats.kmsg import (
     parse_kernel_log,
 )
 from ocfs2lab.formats.o2cb import (
-    ClusterStatus,
+    O2cbStatus,
     parse_cluster_status,
     parse_list_cluster,
     parse_list_clusters,
@@ -58,7 +58,6 @@ from ocfs2lab.formats.proc_drbd import DrbdProcInfo, parse_proc_drbd
 __all__ = [
     "ClusterConf",
     "ClusterStanza",
-    "ClusterStatus",
     "DrbdConnection",
     "DrbdHost",
     "DrbdProcInfo",
@@ -72,6 +71,7 @@ __all__ = [
     "KernelEvent",
     "KmsgAssembler",
     "NodeStanza",
+    "O2cbStatus",
     "parse_cluster_conf",
     "parse_cluster_confs",
     "parse_cluster_status",

@@ -20,6 +20,7 @@ its line four times (a real capture); repeats of one status are accepted.
 from __future__ import annotations
 
 import re
+import warnings
 
 from attrs import frozen
 
@@ -39,7 +40,7 @@ from ocfs2lab.formats.cluster_conf import (
 )
 
 __all__ = [
-    "ClusterStatus",
+    "O2cbStatus",
     "parse_cluster_status",
     "parse_list_cluster",
     "parse_list_clusters",
@@ -55,7 +56,7 @@ _STATUS_NAMED = re.compile(r"Cluster '(.*)' is (online|offline)")
 
 
 @frozen
-class ClusterStatus:
+class O2cbStatus:
     """What ``o2cb cluster-status`` said.
 
     Attributes:
@@ -235,7 +236,7 @@ def parse_list_clusters(text: str) -> tuple[str, ...]:
     return tuple(names)
 
 
-def parse_cluster_status(text: str) -> ClusterStatus:
+def parse_cluster_status(text: str) -> O2cbStatus:
     """Parse ``o2cb cluster-status [NAME]`` stdout.
 
     Args:
@@ -248,15 +249,15 @@ def parse_cluster_status(text: str) -> ClusterStatus:
         ParseError: No status line, a line of another shape, or conflicting status lines.
     """
     what = "o2cb cluster-status"
-    found: ClusterStatus | None = None
+    found: O2cbStatus | None = None
     first_line = 0
     for lineno, raw in _lines(text, what):
         line = raw.rstrip("\r")
         named = _STATUS_NAMED.fullmatch(line)
         if named:
-            status = ClusterStatus(online=named.group(2) == "online", cluster=named.group(1))
+            status = O2cbStatus(online=named.group(2) == "online", cluster=named.group(1))
         elif line in ("online", "offline"):
-            status = ClusterStatus(online=line == "online")
+            status = O2cbStatus(online=line == "online")
         else:
             raise ParseError(
                 what,
@@ -271,3 +272,16 @@ def parse_cluster_status(text: str) -> ClusterStatus:
     if found is None:
         raise ParseError(what, "no status line in the output")
     return found
+
+
+# `ocfs2lab.clusters.ClusterStatus` is a cluster's status; this module's was renamed.
+def __getattr__(name: str) -> object:
+    """``ClusterStatus``, the earlier name of `O2cbStatus`, with a deprecation warning."""
+    if name == "ClusterStatus":
+        warnings.warn(
+            "ocfs2lab.formats.o2cb.ClusterStatus is now O2cbStatus",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return O2cbStatus
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,7 +7,7 @@ import pytest
 from ocfs2lab.errors import ParseError
 from ocfs2lab.formats.cluster_conf import parse_cluster_conf
 from ocfs2lab.formats.o2cb import (
-    ClusterStatus,
+    O2cbStatus,
     parse_cluster_status,
     parse_list_cluster,
     parse_list_clusters,
@@ -90,15 +90,15 @@ def test_list_nodes_refuses_other_entries() -> None:
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        ("built/cluster-status.online.stdout", ClusterStatus(True, "ocfs2cluster")),
-        ("built/cluster-status.offline-named.stdout", ClusterStatus(False, "ocfs2cluster")),
-        ("built/cluster-status.offline.stdout", ClusterStatus(False, None)),
-        ("built/cluster-status.online-bare.stdout", ClusterStatus(True, None)),
+        ("built/cluster-status.online.stdout", O2cbStatus(True, "ocfs2cluster")),
+        ("built/cluster-status.offline-named.stdout", O2cbStatus(False, "ocfs2cluster")),
+        ("built/cluster-status.offline.stdout", O2cbStatus(False, None)),
+        ("built/cluster-status.online-bare.stdout", O2cbStatus(True, None)),
         # real: four identical lines from o2cb 1.8.7 without the kernel service
-        ("cluster-status.no-kernel.stdout", ClusterStatus(False, None)),
+        ("cluster-status.no-kernel.stdout", O2cbStatus(False, None)),
     ],
 )
-def test_cluster_status(name: str, expected: ClusterStatus) -> None:
+def test_cluster_status(name: str, expected: O2cbStatus) -> None:
     assert parse_cluster_status((O2CB / name).read_text()) == expected
 
 

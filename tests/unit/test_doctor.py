@@ -4,6 +4,8 @@ to a scripted runner (which commands run, each with a timeout, and a tool that i
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -38,6 +40,8 @@ from ocfs2lab.doctor import (
     parse_tool_version,
     tool_check,
 )
+from ocfs2lab.doctor import docker as doctor_docker
+from ocfs2lab.doctor import kvm as doctor_kvm
 from ocfs2lab.errors import ParseError, SpecError, TransportError
 from ocfs2lab.runner.base import DEFAULT_TIMEOUT, CommandResult
 from ocfs2lab.vm import accel
@@ -468,10 +472,10 @@ def usable_kvm(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """A /dev/kvm that exists and opens, whatever the machine running the tests has."""
     device = tmp_path / "kvm"
     device.touch()
-    monkeypatch.setattr(doctor, "KVM_DEVICE", str(device))
+    monkeypatch.setattr(doctor_kvm, "KVM_DEVICE", str(device))
     monkeypatch.setattr(accel, "kvm_device_usable", lambda path="/dev/kvm": True)
     monkeypatch.delenv(accel.ACCEL_ENV, raising=False)
-    monkeypatch.setattr(doctor, "ping_docker", lambda timeout=3.0: (None, "no socket"))
+    monkeypatch.setattr(doctor_docker, "ping_docker", lambda timeout=3.0: (None, "no socket"))
 
 
 def fake_image(cache: Path) -> LabImage:
@@ -661,3 +665,15 @@ def test_lab_kernel_check_says_what_a_first_run_costs() -> None:
     lacking = doctor.lab_kernel_check(recipe, None, ["bison", "flex"])
     assert lacking.status == "missing" and lacking.fix == "apt-get install bison flex"
     assert doctor.lab_kernel_check(None, None, []).status == "ok"
+
+
+def test_the_package_exports_every_family_s_names() -> None:
+    """Each name of ``ocfs2lab.doctor`` is the object its family's module defines."""
+    for name in doctor.__all__:
+        obj = getattr(doctor, name)
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            assert obj.__module__.startswith("ocfs2lab.doctor."), name
+            assert getattr(importlib.import_module(obj.__module__), name) is obj, name
+    assert doctor.diagnose.__module__ == "ocfs2lab.doctor.diagnosis"
+    assert doctor_kvm.KVM_DEVICE == doctor.KVM_DEVICE == "/dev/kvm"
+    assert doctor_docker.ping_docker is doctor.ping_docker

@@ -6,7 +6,9 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import re
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -94,3 +96,12 @@ def test_every_exception_lives_in_errors() -> None:
                 elsewhere.append(f"{info.name}.{name}")
     assert elsewhere == []
     assert all(issubclass(getattr(errors, n), errors.Ocfs2LabError) for n in errors.__all__)
+
+
+def test_the_references_root_table_lists_exactly_the_root() -> None:
+    index = Path(__file__).resolve().parents[2] / "docs" / "reference" / "index.md"
+    text = index.read_text()
+    table = text[text.index("## The root") : text.index("## The layers")]
+    rows = [line.split("|")[2] for line in table.splitlines() if line.startswith("| ")][1:]
+    listed = {name for row in rows for name in re.findall(r"`(\w+)`", row)}
+    assert listed == set(ocfs2lab.__all__)

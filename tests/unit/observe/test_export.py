@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import builtins
 import json
 from pathlib import Path
@@ -14,6 +15,7 @@ matplotlib.use("Agg")
 
 from matplotlib.figure import Figure
 
+from ocfs2lab import observe
 from ocfs2lab.errors import ParseError
 from ocfs2lab.observe import (
     EventKind,
@@ -277,3 +279,26 @@ def test_plot_of_a_captured_kill() -> None:
         if name in ("writer_started", "writer_stopped", "note"):
             styles[name] = (str(handle.get_color()), str(handle.get_linestyle()))
     assert len(set(styles.values())) == 3, styles
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a source file imports, anywhere in it (functions and TYPE_CHECKING too)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_the_timeline_and_what_it_uses_never_import_export() -> None:
+    """export gathers the exports and depends on the timeline; the timeline and the modules
+    that do the exports never import export (no import cycle), nor the recorder."""
+    package = Path(observe.__file__).parent
+    for name in ("timeline", "events", "records", "plotting", "jsonl", "optional"):
+        imports = imported_modules(package / f"{name}.py")
+        assert "ocfs2lab.observe.export" not in imports, name
+        assert not any(m.startswith("ocfs2lab.observe.recorder") for m in imports), name
+    assert "ocfs2lab.observe.timeline" in imported_modules(package / "export.py")

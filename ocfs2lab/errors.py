@@ -1,6 +1,7 @@
-"""The one exception hierarchy of ocfs2lab.
+"""The one exception hierarchy of ocfs2lab: every exception class of the library is here.
 
 Every error the library raises on purpose is an [`Ocfs2LabError`][ocfs2lab.errors.Ocfs2LabError].
+The modules that raise them import them from here (and keep their earlier names importable).
 Subclasses carry the context a caller needs (the command result, the field, the device, the node)
 and a ``hint`` that says what to do next.
 """
@@ -13,9 +14,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from ocfs2lab.observe.events import TimelineEvent
+    from ocfs2lab.observe.timeline import Expect
+    from ocfs2lab.observe.verify import VerifyReport
     from ocfs2lab.runner.base import CommandResult
 
 
+# -- the root, input, commands, waits, lifecycles, hosts ---------------------------------------
 class Ocfs2LabError(Exception):
     """Root of every error ocfs2lab raises on purpose.
 
@@ -161,6 +166,7 @@ class OwnershipError(HostError):
     """The lab was asked to change or remove something it did not create."""
 
 
+# -- processes, coverage, the lab's machines and builds ---------------------------------------
 class SpawnError(HostError):
     """A long-lived process could not be started or exited at once."""
 
@@ -239,3 +245,202 @@ class KernelBuildError(Ocfs2LabError):
     def __init__(self, phase: str, message: str, *, hint: str | None = None) -> None:
         self.phase = phase
         super().__init__(f"kernel build, {phase}: {message}", hint=hint)
+
+
+# -- the timeline ------------------------------------------------------------------------------
+def _rel(t: float, origin: float | None) -> str:
+    return f"{t - origin:+.3f}s" if origin is not None else f"{t:.6f}"
+
+
+def _indent(tail: Sequence[TimelineEvent], origin: float | None) -> str:
+    if not tail:
+        return "  (empty)"
+    return "\n".join("  " + e.format(origin) for e in tail)
+
+
+class TimelineError(Ocfs2LabError):
+    """Something on the timeline went against an expectation.
+
+    Attributes:
+        tail: The last events of the timeline when it was raised, oldest first.
+        origin: The timeline's origin (for relative times in
+            [`tail_text`][ocfs2lab.errors.TimelineError.tail_text]).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        tail: Sequence[TimelineEvent] = (),
+        origin: float | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.tail: tuple[TimelineEvent, ...] = tuple(tail)
+        self.origin = origin
+        super().__init__(message, hint=hint)
+
+    @property
+    def tail_text(self) -> str:
+        """`tail` one event per line."""
+        return "\n".join(e.format(self.origin) for e in self.tail)
+
+
+class ForbiddenEvent(TimelineError):
+    """A forbidden event (by default a kernel error) appeared while waiting on the timeline.
+
+    Attributes:
+        event: The forbidden event.
+        matched: The expected events seen before it, in order.
+    """
+
+    def __init__(
+        self,
+        event: TimelineEvent,
+        matched: Sequence[TimelineEvent],
+        *,
+        tail: Sequence[TimelineEvent],
+        origin: float | None,
+    ) -> None:
+        self.event = event
+        self.matched = tuple(matched)
+        what = "kernel error" if event.is_error else "forbidden event"
+        message = (
+            f"{what} on {event.node or 'the lab'}: {event.kind.value}: "
+            f"{(event.kernel.raw if event.kernel else event.text)[:300]}\n"
+            f"timeline tail:\n{_indent(tail, origin)}"
+        )
+        hint = (
+            "look at the node's full kernel log (console log); if this error is expected, "
+            "pass it in the steps or in forbid=()"
+            if event.is_error
+            else None
+        )
+        super().__init__(message, tail=tail, origin=origin, hint=hint)
+
+
+class ExpectTimeout(WaitTimeout, TimelineError):
+    """The expected events did not all appear before the deadline.
+
+    Attributes:
+        matched: The expected events that did appear, in order.
+        missing: The steps still missing (the first one is the one waited on).
+        tail: The last events of the timeline.
+    """
+
+    def __init__(
+        self,
+        what: str,
+        timeout: float,
+        *,
+        matched: Sequence[TimelineEvent],
+        missing: Sequence[Expect],
+        tail: Sequence[TimelineEvent],
+        origin: float | None,
+    ) -> None:
+        super().__init__(
+            what,
+            timeout,
+            hint="raise the timeout, or read the tail: did the "
+            "kernel log something else instead, or nothing at all?",
+        )
+        self.matched = tuple(matched)
+        self.missing = tuple(missing)
+        self.tail = tuple(tail)
+        self.origin = origin
+        seen = ", ".join(
+            f"{e.kind.value} on {e.node or '-'} at {_rel(e.time, origin)}" for e in matched
+        )
+        self.message = (
+            f"gave up after {timeout:g} s waiting for {what}: "
+            f"{len(matched)} of {len(matched) + len(missing)} steps seen"
+            + (f" ({seen})" if seen else "")
+            + f"; still missing: {' -> '.join(s.describe() for s in missing)}\n"
+            + f"timeline tail:\n{_indent(tail, origin)}"
+        )
+        self.args = (self.message,)
+
+
+class KernelErrorsFound(TimelineError):
+    """The timeline holds kernel errors that were not allowed.
+
+    Attributes:
+        errors: The error events.
+    """
+
+    def __init__(
+        self, errors: Sequence[TimelineEvent], *, tail: Sequence[TimelineEvent], origin: float
+    ) -> None:
+        self.errors = tuple(errors)
+        lines = "\n".join(
+            f"  {e.format(origin)}\n    {(e.kernel.raw if e.kernel else '')[:300]}"
+            for e in self.errors[:20]
+        )
+        more = f"\n  ... and {len(self.errors) - 20} more" if len(self.errors) > 20 else ""
+        super().__init__(
+            f"{len(self.errors)} kernel error(s) on the timeline:\n{lines}{more}",
+            tail=tail,
+            origin=origin,
+            hint="read the node's console log around these lines; allow= what a test expects",
+        )
+
+
+# -- the lost-write check, optional packages -------------------------------------------------
+class LostWrites(Ocfs2LabError):
+    """Acknowledged writes did not survive.
+
+    Attributes:
+        report: The full report.
+    """
+
+    def __init__(self, report: VerifyReport) -> None:
+        self.report = report
+        super().__init__(
+            f"fsync-acknowledged writes did not survive: {report.summary()}",
+            hint="look at the timeline around the lost records' ack times (recovery, "
+            "journal replay) and at the survivors' kernel logs",
+        )
+
+
+class MissingDependency(Ocfs2LabError, ImportError):
+    """An optional package (pandas, matplotlib) is needed and not installed.
+
+    Attributes:
+        package: The missing package.
+        extra: The ocfs2lab extra that installs it.
+    """
+
+    def __init__(self, package: str, extra: str, what: str) -> None:
+        self.package = package
+        self.extra = extra
+        super().__init__(
+            f"{what} needs {package}, which is not installed",
+            hint=f"pip install 'ocfs2lab[{extra}]' (or pip install {package})",
+        )
+
+
+__all__ = [
+    "CommandError",
+    "CommandFailed",
+    "CommandTimeout",
+    "CoverageError",
+    "ExpectTimeout",
+    "ForbiddenEvent",
+    "HostError",
+    "ImageBuildError",
+    "KernelBuildError",
+    "KernelErrorsFound",
+    "LifecycleError",
+    "LostWrites",
+    "MissingDependency",
+    "Ocfs2LabError",
+    "OwnershipError",
+    "ParseError",
+    "QmpCommandError",
+    "SavedStateError",
+    "SourceError",
+    "SpawnError",
+    "SpecError",
+    "TimelineError",
+    "TransportError",
+    "WaitTimeout",
+]

@@ -11,26 +11,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ocfs2lab.errors import Ocfs2LabError
+from ocfs2lab.errors import MissingDependency
 
 __all__ = ["MissingDependency", "require_module"]
-
-
-class MissingDependency(Ocfs2LabError, ImportError):
-    """An optional package (pandas, matplotlib) is needed and not installed.
-
-    Attributes:
-        package: The missing package.
-        extra: The ocfs2lab extra that installs it.
-    """
-
-    def __init__(self, package: str, extra: str, what: str) -> None:
-        self.package = package
-        self.extra = extra
-        super().__init__(
-            f"{what} needs {package}, which is not installed",
-            hint=f"pip install 'ocfs2lab[{extra}]' (or pip install {package})",
-        )
 
 
 def require_module(module: str, package: str, what: str) -> Any:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from attrs import frozen
 
-from ocfs2lab.errors import Ocfs2LabError
+from ocfs2lab.errors import LostWrites, Ocfs2LabError
 from ocfs2lab.observe.wire import WriteAck, record_content
 from ocfs2lab.runner.base import Runner
 
@@ -138,22 +138,6 @@ class VerifyReport:
         if not self.ok:
             raise LostWrites(self)
         return self
-
-
-class LostWrites(Ocfs2LabError):
-    """Acknowledged writes did not survive.
-
-    Attributes:
-        report: The full report.
-    """
-
-    def __init__(self, report: VerifyReport) -> None:
-        self.report = report
-        super().__init__(
-            f"fsync-acknowledged writes did not survive: {report.summary()}",
-            hint="look at the timeline around the lost records' ack times (recovery, "
-            "journal replay) and at the survivors' kernel logs",
-        )
 
 
 def _check(ack: WriteAck, data: bytes) -> WriteCheck:

@@ -159,16 +159,20 @@ class ContainerNode(Machine, Lifecycle):
         """Name for messages."""
         return self.name
 
-    @property
-    def up(self) -> bool:
-        """True while the container runs and is not paused."""
+    def _status(self) -> str | None:
+        """Docker's status of the container now (``None``: it does not exist)."""
         if self.container is None:
-            return False
+            return None
         try:
             self.container.reload()
         except docker.errors.DockerException:
-            return False
-        return bool(self.container.status == "running")
+            return None
+        return str(self.container.status)
+
+    @property
+    def up(self) -> bool:
+        """True while the container runs and is not paused."""
+        return self._status() == "running"
 
     # -- capabilities (Docker's): kill, freeze, link -----------------------------------------
     # They act on the container, not on a kernel: every container of a host shares one
@@ -176,13 +180,7 @@ class ContainerNode(Machine, Lifecycle):
     @property
     def running(self) -> bool:
         """True while the container exists and runs, paused or not."""
-        if self.container is None:
-            return False
-        try:
-            self.container.reload()
-        except docker.errors.DockerException:
-            return False
-        return bool(self.container.status in ("running", "paused"))
+        return self._status() in ("running", "paused")
 
     def _live_container(self) -> Any:
         if self.container is None:

@@ -14,8 +14,9 @@ import pytest
 
 from ocfs2lab.cleanup import census
 from ocfs2lab.clusters import Cluster
-from ocfs2lab.errors import LifecycleError, OwnershipError
+from ocfs2lab.errors import LifecycleError, OwnershipError, SpecError
 from ocfs2lab.experiment.faults import CONTAINER_NOTE, Freeze, Partition
+from ocfs2lab.formats.kmsg import EventKind
 from ocfs2lab.host.labvm import LabVm
 from ocfs2lab.node.container import LAB_LABEL
 from ocfs2lab.observe.timeline import LabEventKind, Timeline
@@ -88,6 +89,14 @@ def test_full_deploy_three_nodes(lab_host: LabVm, tmp_path: Path) -> None:
         assert any(path.startswith("fs/ocfs2/") for path in diff.only_a)
         tools = first.diff(second, "tools")
         assert tools.only_a and tools.only_b  # write paths in one, statfs in the other
+        # The one pipeline: nodes by name or number, and a timeline of the one kernel (the
+        # host's log: every mount is the host's).
+        assert c.node(2) is c.nodes[1] and c.node("ocfs2-node-3") is c.nodes[2]
+        assert c.node(-1) is c.nodes[2]
+        mounts = c.timeline.events(EventKind.OCFS2_MOUNT)
+        assert mounts and {e.node for e in mounts} == {lab_host.name}
+        with pytest.raises(SpecError, match="DiskControl"):  # no QEMU between it and the disk
+            c.disk_stall(1)
         fsck = c.fsck()
         assert fsck.clean, fsck.output
         assert "All passes succeeded" in fsck.output

@@ -84,8 +84,9 @@ class Census:
     stale_here: list[str] = field(factory=list)
 
     def lab_objects(self) -> dict[str, Any]:
-        """Everything non-empty, by kind."""
-        return {k: v for k, v in asdict(self).items() if v}
+        """What labs left, by kind (every non-empty field but ``machines_here``: a live
+        owner's machines are in use, not left)."""
+        return {k: v for k, v in asdict(self).items() if v and k != "machines_here"}
 
 
 def ocfs2_mounts(host: Shell) -> list[str]:

@@ -93,6 +93,7 @@ def test_one_census_and_one_cleanup_for_hosts_and_this_machines_vms(here: Path) 
     host, _ = _host(0, "")
     found = census(host)
     assert [line.split(" (")[0] for line in found.machines_here] == ["run ocfs2-node-1"]
+    assert set(found.lab_objects()) == {"stale_here"}  # live machines are not left-overs
     assert sorted(line.split(" (")[0] for line in found.stale_here) == [
         "run lab",
         f"switch {switch.name}",

@@ -12,55 +12,23 @@ lab was killed with SIGKILL half way; [`census`][ocfs2lab.cleanup.census] lists 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 from attrs import asdict, define, field
 
-from ocfs2lab.errors import HostError, Ocfs2LabError, OwnershipError, ParseError, TransportError
+from ocfs2lab.errors import Ocfs2LabError, ParseError, TransportError
 from ocfs2lab.formats.drbd_status import parse_drbd_status
 from ocfs2lab.host.base import Shell
-from ocfs2lab.host.drbd import drbd_down, owned_resource_file
+from ocfs2lab.host.changes import (
+    OCFS2_MODULES,
+    loop_backing,
+    undo_entry,
+)
 from ocfs2lab.host.state import Ledger, all_ledgers
 from ocfs2lab.node.container import LAB_LABEL
 from ocfs2lab.vm.ownership import owned_dirs, reap_stale
 
 log = logging.getLogger(__name__)
-#: The OCFS2 modules in the seed's unload order (``modprobe -r`` one by one).
-OCFS2_MODULES = (
-    "ocfs2_stack_o2cb",
-    "ocfs2_dlm",
-    "ocfs2_dlmfs",
-    "ocfs2",
-    "ocfs2_nodemanager",
-    "ocfs2_stackglue",
-)
-
-
-def unload_ocfs2_modules(host: Shell, names: Sequence[str]) -> None:
-    """Unload ``names`` (OCFS2 modules) in the seed's order, skipping ones not loaded.
-
-    Raises:
-        HostError: Some stay loaded; when ``[o2hb-*]`` kernel threads remain the advice is to
-            reboot the host.
-    """
-    wanted = [m for m in OCFS2_MODULES if m in names]
-    for mod in wanted:
-        if mod in host.loaded_modules():
-            host.run(["modprobe", "-r", mod], check=False, timeout=120)
-    left = [m for m in wanted if m in host.loaded_modules()]
-    if left:
-        threads = host.run(
-            ["sh", "-c", "grep -ls '^o2hb-' /proc/[0-9]*/comm || true"], timeout=30
-        ).stdout.strip()
-        raise HostError(
-            f"{host.name}: OCFS2 modules stay loaded: {', '.join(left)}",
-            hint="reboot the host: stale [o2hb-*] kernel threads hold the modules"
-            if threads
-            else "something still uses them: unmount OCFS2 and unregister the cluster first",
-        )
-
-
 @define
 class Census:
     """What of the labs (or anything OCFS2/DRBD) a host holds right now, and what lab
@@ -119,16 +87,6 @@ def drbd_resources(host: Shell) -> list[str]:
         return []
 
 
-def _loop_backing(host: Shell) -> dict[str, str]:
-    res = host.run(["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], check=False, timeout=60)
-    found: dict[str, str] = {}
-    for line in res.stdout.splitlines():
-        parts = line.split(None, 1)
-        if len(parts) == 2:
-            found[parts[0]] = parts[1].strip()
-    return found
-
-
 def census(host: Shell, docker_client: Any | None = None) -> Census:
     """Look at the host: lab-labelled Docker objects, ledgers, and the kernel's OCFS2/DRBD state."""
     c = Census()
@@ -140,7 +98,7 @@ def census(host: Shell, docker_client: Any | None = None) -> Census:
     ledgers = all_ledgers(host)
     c.ledgers = {lab: len(entries) for lab, entries in ledgers.items()}
     lab_files = {e.key for entries in ledgers.values() for e in entries if e.kind == "file"}
-    c.loop_devices = [dev for dev, back in _loop_backing(host).items() if back in lab_files]
+    c.loop_devices = [dev for dev, back in loop_backing(host).items() if back in lab_files]
     c.drbd_resources = drbd_resources(host)
     c.ocfs2_mounts = ocfs2_mounts(host)
     c.clusters = registered_clusters(host)
@@ -206,7 +164,7 @@ def cleanup(
         ledger = Ledger(host, lab)
         for entry in reversed(entries):
             what = f"{entry.kind} {entry.key}"
-            if attempt(what, _undo_entry, host, lab, entry.kind, entry.key, entry.data):
+            if attempt(what, undo_entry, host, lab, entry):
                 ledger.forget(entry.kind, entry.key)
     if errors:
         raise Ocfs2LabError(
@@ -214,35 +172,3 @@ def cleanup(
             hint="if OCFS2 modules stay loaded with [o2hb-*] threads, reboot the host",
         )
     return done
-
-
-def _undo_entry(host: Shell, lab_id: str, kind: str, key: str, data: dict[str, Any]) -> None:
-    if kind == "cluster":
-        mounts = host.run(["cat", "/proc/mounts"], timeout=30).stdout
-        for line in mounts.splitlines():
-            parts = line.split()
-            if len(parts) > 2 and parts[2] == "ocfs2" and parts[0] == data.get("device"):
-                host.run(["umount", parts[1]], check=False, timeout=300)
-        if host.exists(f"/sys/kernel/config/cluster/{key}"):
-            host.run(["o2cb", "unregister-cluster", key], timeout=120)
-    elif kind == "drbd":
-        res_file = str(data.get("file", f"/etc/drbd.d/{key}.res"))
-        text = host.run(["cat", res_file], check=False, timeout=30).stdout
-        if text and not owned_resource_file(text, lab_id):
-            raise OwnershipError(f"{res_file} is not lab {lab_id}'s any more; left alone")
-        drbd_down(host, key, int(data.get("minor", 0)))
-        host.run(["rm", "-f", res_file], timeout=30)
-    elif kind == "loop":
-        for dev, back in _loop_backing(host).items():
-            if back == key:
-                host.run(["losetup", "-d", dev], timeout=60)
-    elif kind == "file":
-        host.run(["rm", "-f", key], timeout=60)
-    elif kind == "modules":
-        names = list(data.get("names", []))
-        if key == "ocfs2":
-            unload_ocfs2_modules(host, names)
-        else:
-            host.unload_modules(*reversed(names))
-    else:
-        log.warning("cleanup: unknown ledger entry %s %s", kind, key)

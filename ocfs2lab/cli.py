@@ -92,6 +92,7 @@ class _Group(TyperGroup):
 # Markdown: help texts are docstrings wrapped at 100 columns; Markdown joins their lines
 # (rich mode would keep the breaks in the command lists) and shows `code` as code.
 _HELP: dict[str, Any] = {"cls": _Group, "rich_markup_mode": "markdown"}
+log = logging.getLogger(__name__)
 app = typer.Typer(help="Build OCFS2 cluster labs and run failure experiments on them.", **_HELP)
 image_app = typer.Typer(help="The lab image.", **_HELP)
 coverage_app = typer.Typer(help="Coverage reports (gcov of the lab kernel and tools).", **_HELP)
@@ -578,6 +579,21 @@ SshOption = Annotated[
     typer.Option("--ssh", help="The host as user@address[:port]; this machine when omitted."),
 ]
 KeyOption = Annotated[Path | None, typer.Option("--key", help="SSH private key for --ssh.")]
+SshTargetsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--ssh",
+        help="A machine as user@address[:port]; give --ssh once per machine (the nodes of "
+        "an SSH cluster); this machine when omitted.",
+    ),
+]
+TargetsFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--targets",
+        help="A file listing machines, one user@address[:port] per line (# comments).",
+    ),
+]
 
 
 def _host(ssh: str | None, key: Path | None) -> Host:
@@ -622,28 +638,54 @@ def up(
         _fail(err)
 
 
+def _hosts(ssh: list[str] | None, targets: Path | None, key: Path | None) -> list[Host]:
+    """The hosts named by ``--ssh`` (any number) and ``--targets``; this machine if none."""
+    names = list(ssh or [])
+    if targets is not None:
+        try:
+            lines = targets.read_text().splitlines()
+        except OSError as err:
+            raise SpecError("--targets", str(targets), f"cannot be read: {err}") from err
+        names += [ln.split("#", 1)[0].strip() for ln in lines if ln.split("#", 1)[0].strip()]
+    if not names:
+        return [_host(None, key)]
+    return [_host(name, key) for name in names]
+
+
+def _docker_of(host: Host) -> Any:
+    """The host's Docker client, or ``None`` where no engine answers (an SSH node without
+    Docker holds no lab container)."""
+    try:
+        return host.docker()
+    except Ocfs2LabError as err:
+        log.info("%s: no Docker engine (%s): containers are not looked for", host.name, err)
+        return None
+
+
 @app.command(cls=_Command)
 def status(
-    ssh: SshOption = None,
+    ssh: SshTargetsOption = None,
+    targets: TargetsFileOption = None,
     key: KeyOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """What labs left on a host (containers, networks, DRBD, loop devices, mounts, modules)
-    and the lab machines on this machine (live, and stale ones whose owner died)."""
+    """What labs left on hosts (containers, networks, ledgers and what they list, DRBD,
+    loop devices, mounts, modules) and the lab machines on this machine (live, and stale
+    ones whose owner died)."""
     try:
-        host = _host(ssh, key)
-        found = census(host, host.docker())
+        found = {host.name: census(host, _docker_of(host)) for host in _hosts(ssh, targets, key)}
     except Ocfs2LabError as err:
         _fail(err)
     if as_json:
-        typer.echo(json.dumps(asdict(found), indent=1))
+        typer.echo(json.dumps({name: asdict(c) for name, c in found.items()}, indent=1))
         return
-    table = Table(title=f"labs on {host.name}")
-    table.add_column("kind")
-    table.add_column("found")
-    for kind, value in asdict(found).items():
-        table.add_row(kind, str(value) if value else "-")
-    Console().print(table)
+    for name, one in found.items():
+        table = Table(title=f"labs on {name}")
+        table.add_column("kind")
+        table.add_column("found")
+        for kind, value in asdict(one).items():
+            table.add_row(kind, str(value) if value else "-")
+        Console().print(table)
 
 
 @app.command(cls=_Command)
@@ -662,16 +704,27 @@ def down(
 
 
 @app.command("cleanup", cls=_Command)
-def cleanup_command(ssh: SshOption = None, key: KeyOption = None) -> None:
-    """Remove everything any lab created on a host (found by labels and ledgers) and the lab
-    machines on this machine whose owner died, and nothing else; works after a deploy was
-    killed half way."""
+def cleanup_command(
+    ssh: SshTargetsOption = None, targets: TargetsFileOption = None, key: KeyOption = None
+) -> None:
+    """Remove everything any lab created on hosts (found by labels and ledgers: files back
+    as they were, mounts, modules, registrations) and the lab machines on this machine whose
+    owner died, and nothing else; works after a deploy was killed half way. Every host is
+    tried even when one fails."""
+    failed: list[str] = []
     try:
-        host = _host(ssh, key)
-        removed = cleanup(host, host.docker())
+        hosts = _hosts(ssh, targets, key)
     except Ocfs2LabError as err:
         _fail(err)
-    console.print(f"removed: {', '.join(removed) or 'nothing'}")
+    for k, host in enumerate(hosts):
+        try:
+            removed = cleanup(host, _docker_of(host), machines=k == 0)
+        except Ocfs2LabError as err:
+            failed.append(f"{host.name}: {err}")
+            continue
+        console.print(f"{host.name}: removed: {', '.join(removed) or 'nothing'}")
+    if failed:
+        _fail(Ocfs2LabError("cleanup left things: " + "; ".join(failed)))
 
 
 @app.command(cls=_Command)

@@ -19,7 +19,7 @@ import contextlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from attrs import frozen
 
@@ -31,6 +31,8 @@ from ocfs2lab.fs.o2cb import O2cbCluster
 from ocfs2lab.fs.volume import FsckReport, OcfsVolume
 from ocfs2lab.fs.workload import SharedIoWorkload, WorkloadReport
 from ocfs2lab.host.base import Shell
+from ocfs2lab.host.changes import MachineChanges
+from ocfs2lab.host.state import Ledger, check_lab_id, new_lab_id
 from ocfs2lab.lifecycle import Lifecycle
 from ocfs2lab.node.base import Node, Power, capable
 from ocfs2lab.observe.timeline import LabEventKind, Timeline
@@ -80,6 +82,7 @@ class LabCluster(Lifecycle):
         deploy: Run the pipeline after the provisioner.
         timeline: Where kernel messages and lab actions go (a new one by default).
         reporter: Receives the phases.
+        lab_id: The lab's id (a fresh one by default): it names the ledger on each machine.
 
     Attributes:
         nodes: The cluster's nodes, node 1 first (after the provisioner).
@@ -103,8 +106,10 @@ class LabCluster(Lifecycle):
         deploy: bool = True,
         timeline: Timeline | None = None,
         reporter: Reporter | None = None,
+        lab_id: str | None = None,
     ) -> None:
         self.spec = spec
+        self.lab_id = check_lab_id(lab_id or new_lab_id())
         self.volume_spec = volume or VolumeSpec()
         self.heartbeat_mode = HeartbeatSpec(mode=heartbeat_mode).mode  # type: ignore[arg-type]
         self.owned = owned
@@ -116,6 +121,14 @@ class LabCluster(Lifecycle):
         self.o2cb: O2cbCluster | None = None
         self.heartbeat: HeartbeatRegion | None = None
         self.volume: OcfsVolume | None = None
+        self._changes: dict[str, MachineChanges] = {}
+
+    #: Whether the pipeline records its changes in a ledger on each node (machines of one
+    #: kernel each: SSH and VM nodes; container nodes go with their containers).
+    records_changes = True
+    #: Whether leaving the block gives each node back what the pipeline changed there (off
+    #: where the machine is discarded right after: a VM node's overlay).
+    restores_nodes = True
 
     def describe(self) -> str:
         """Name for messages."""
@@ -126,8 +139,13 @@ class LabCluster(Lifecycle):
         """Bring the nodes and the shared device (set ``nodes`` and ``device``)."""
         raise NotImplementedError
 
-    def _check_nodes(self) -> None:
-        """Check the nodes before the pipeline changes anything on them (default: none)."""
+    def _check_nodes(self, stack: O2cbCluster) -> None:
+        """Check the nodes before the pipeline changes anything on them (default: none).
+
+        Args:
+            stack: The stack about to be set up (what it would write, e.g. its
+                ``cluster.conf``).
+        """
 
     def _feed_timeline(self) -> None:
         """Feed every kernel's messages to the timeline (default: each node's own feed)."""
@@ -151,6 +169,14 @@ class LabCluster(Lifecycle):
         """Instrumented programs the nodes run, when the lab built them."""
         return ()
 
+    def changes(self, node: Node) -> MachineChanges:
+        """The lab's changes on ``node`` (recorded in its ledger when the topology does)."""
+        name = node.spec.name
+        if name not in self._changes:
+            ledger = Ledger(cast(Shell, node), self.lab_id) if self.records_changes else None
+            self._changes[name] = MachineChanges(cast(Shell, node), ledger)
+        return self._changes[name]
+
     # -- the pipeline -------------------------------------------------------------------------
     def _acquire(self) -> None:
         self._provision()
@@ -159,16 +185,21 @@ class LabCluster(Lifecycle):
 
     def _deploy(self) -> None:
         rep = self.reporter
+        stack = O2cbCluster(
+            self.nodes,
+            self.spec,
+            heartbeat_mode=self.heartbeat_mode,
+            changes=self.changes,
+            restore=self.restores_nodes,
+        )
         with self.step("check nodes"), phase(rep, "check nodes"):
-            self._check_nodes()
+            self._check_nodes(stack)
         with self.step("timeline"):
             self._feed_timeline()
             self.timeline.meta["kernel"] = self.kernel_provenance()
         with self.step("o2cb"), phase(rep, "o2cb bootstrap and join"):
             self._stack_starting()
-            self.o2cb = self.enter(
-                O2cbCluster(self.nodes, self.spec, heartbeat_mode=self.heartbeat_mode)
-            )
+            self.o2cb = self.enter(stack)
         self.heartbeat = HeartbeatRegion(
             self.o2cb, HeartbeatSpec(mode=self.heartbeat_mode, device=self.device)
         )
@@ -181,6 +212,7 @@ class LabCluster(Lifecycle):
                     self.spec.name,
                     owned=self.owned,
                     heartbeat=self.heartbeat,
+                    changes=self.changes,
                 )
             )
         with self.step("heartbeat started"):
@@ -338,6 +370,8 @@ class LabCluster(Lifecycle):
         node = self.node(which)
         if not node.up:
             raise HostError(f"{node.spec.name} is down", hint="boot it first")
+        # Booted again: its ledger is read afresh from the machine (what survived the boot).
+        self._changes.pop(node.spec.name, None)
         with self.timeline.phase(f"rejoin {node.spec.name}", node=node.spec.name):
             o2cb.rejoin(node)
             volume.mount(node)

@@ -19,18 +19,14 @@ import warnings
 from collections.abc import Mapping, Sequence
 from functools import partial
 
-from ocfs2lab.cleanup import (
-    OCFS2_MODULES,
-    ocfs2_mounts,
-    registered_clusters,
-    unload_ocfs2_modules,
-)
+from ocfs2lab.cleanup import ocfs2_mounts, registered_clusters
 from ocfs2lab.clusters.base import LabCluster
 from ocfs2lab.coverage import GcovTree, kernel_tree_of
 from ocfs2lab.errors import OwnershipError
 from ocfs2lab.host.base import Host, Shell
+from ocfs2lab.host.changes import OCFS2_MODULES, unload_ocfs2_modules
 from ocfs2lab.host.drbd import DrbdResource
-from ocfs2lab.host.state import Ledger, all_ledgers, check_lab_id, new_lab_id
+from ocfs2lab.host.state import Ledger, all_ledgers
 from ocfs2lab.node.container import NODE_IMAGE, ContainerNode, ContainerSettings, DockerNetwork
 from ocfs2lab.observe.sources import DmesgPoller
 from ocfs2lab.observe.timeline import Timeline
@@ -111,6 +107,7 @@ class Cluster(LabCluster):
             owned=True,  # the lab makes the DRBD device: it may format it
             timeline=timeline,
             reporter=reporter,
+            lab_id=lab_id,
         )
         if image is not None:
             warnings.warn(
@@ -122,11 +119,13 @@ class Cluster(LabCluster):
         self.host = host
         self.drbd_spec = drbd or DrbdSpec()
         self.node_image = node_image
-        self.lab_id = check_lab_id(lab_id or new_lab_id())
         self.force = force
         self.ledger = Ledger(host, self.lab_id)
         self.drbd: DrbdResource | None = None
         self.nodes: list[ContainerNode] = []
+
+    #: The containers' changes go with them; the host's are in the host's ledger.
+    records_changes = False
 
     def describe(self) -> str:
         """Name for messages."""

@@ -12,9 +12,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from functools import partial
+
+from attrs import frozen
 
 from ocfs2lab.clusters.base import LabCluster
-from ocfs2lab.errors import HostError, OwnershipError, SpecError
+from ocfs2lab.errors import HostError, OwnershipError, ParseError, SpecError
+from ocfs2lab.fs.o2cb import CLUSTER_CONF, O2cbCluster
+from ocfs2lab.host.state import all_ledgers
 from ocfs2lab.node.ssh import SshNode
 from ocfs2lab.observe.timeline import Timeline
 from ocfs2lab.parallel import run_parallel
@@ -62,6 +67,100 @@ def check_machines(nodes: Sequence[SshNode], device: str, network: NetworkSpec) 
         )
 
 
+#: One command that shows a machine's o2cb state: the registered clusters, the OCFS2 mount
+#: points and ``cluster.conf`` (parsed by `parse_o2cb_state`).
+O2CB_STATE_SCRIPT = (
+    "ls -1 /sys/kernel/config/cluster 2>/dev/null; echo @@; "
+    "awk '$3 == \"ocfs2\" {print $2}' /proc/mounts; echo @@; "
+    f"cat {CLUSTER_CONF} 2>/dev/null || echo @none"
+)
+
+
+@frozen
+class O2cbState:
+    """What of OCFS2 a machine has before the lab touches it.
+
+    Attributes:
+        clusters: Registered o2cb clusters (configfs).
+        mounts: OCFS2 mount points.
+        conf: The text of ``/etc/ocfs2/cluster.conf`` (``None``: there is none).
+    """
+
+    clusters: tuple[str, ...]
+    mounts: tuple[str, ...]
+    conf: str | None
+
+
+def parse_o2cb_state(text: str) -> O2cbState:
+    """Read the output of `O2CB_STATE_SCRIPT`.
+
+    Raises:
+        ParseError: Not that output.
+    """
+    parts = text.split("@@\n", 2)
+    if len(parts) != 3:
+        raise ParseError("o2cb state", "expected three parts separated by @@", text=text)
+    clusters, mounts, conf = parts
+    return O2cbState(
+        tuple(clusters.split()),
+        tuple(mounts.split()),
+        None if conf.strip() == "@none" else conf,
+    )
+
+
+class ForeignState:
+    """The check of one machine against what the lab would change there."""
+
+    def __init__(self, node: SshNode, state: O2cbState, owners: dict[str, str]) -> None:
+        self.node = node
+        self.state = state
+        #: Registered clusters a lab's ledger on the machine names: cluster -> lab id.
+        self.owners = owners
+
+    def problems(self, conf_text: str) -> tuple[list[str], list[str]]:
+        """``(refused always, refused unless force)``, in words."""
+        name = self.node.spec.name
+        hard = [
+            f"{name}: cluster {c} of lab {lab} is registered (end that lab first: "
+            "`ocfs2lab cleanup --ssh ...`)"
+            for c, lab in self.owners.items()
+        ]
+        hard += [
+            f"{name}: OCFS2 is mounted on {mp}, which the lab did not mount (the lab never "
+            "unmounts a file system it did not mount: unmount it yourself)"
+            for mp in self.state.mounts
+        ]
+        soft = [
+            f"{name}: cluster {c} is registered and no lab owns it (force: it is unregistered "
+            "and registered again on exit)"
+            for c in self.foreign_clusters
+        ]
+        if self.state.conf is not None and self.state.conf != conf_text:
+            soft.append(
+                f"{name}: {CLUSTER_CONF} exists and differs from the lab's (force: it is kept "
+                "as a backup and restored byte for byte on exit)"
+            )
+        return hard, soft
+
+    @property
+    def foreign_clusters(self) -> list[str]:
+        """Registered clusters no lab's ledger names."""
+        return [c for c in self.state.clusters if c not in self.owners]
+
+
+def look_at(node: SshNode) -> ForeignState:
+    """What of OCFS2 ``node`` has, and which of it labs own (no change is made)."""
+    res = node.run(["sh", "-c", O2CB_STATE_SCRIPT], timeout=60)
+    state = parse_o2cb_state(res.stdout)
+    owners = {
+        e.key: lab
+        for lab, entries in all_ledgers(node).items()
+        for e in entries
+        if e.kind == "cluster" and e.key in state.clusters
+    }
+    return ForeignState(node, state, owners)
+
+
 def check_device_path(device: str) -> str:
     """The shared device's path, checked.
 
@@ -85,8 +184,13 @@ class SshCluster(LabCluster):
         volume: Label, mount point, sizes.
         heartbeat_mode: ``"local"`` or ``"global"``.
         owned: The device may be wiped and formatted (you mean to lose what is on it).
+        force: Go ahead over a registered cluster no lab owns (unregistered, and registered
+            again on exit) and a ``cluster.conf`` of the machine's own (kept, restored byte
+            for byte on exit). Another lab's cluster and OCFS2 mounts are refused anyway.
         timeline: Where kernel messages and lab actions go (a new one by default).
         reporter: Receives the phases.
+        lab_id: The lab's id; it names the ledger the lab writes on each machine before each
+            change ([`ocfs2lab.host.changes`][ocfs2lab.host.changes]).
 
     Raises:
         SpecError: Bad input, before any node is touched.
@@ -103,8 +207,10 @@ class SshCluster(LabCluster):
         volume: VolumeSpec | None = None,
         heartbeat_mode: str = "local",
         owned: bool = False,
+        force: bool = False,
         timeline: Timeline | None = None,
         reporter: Reporter | None = None,
+        lab_id: str | None = None,
     ) -> None:
         node_list = list(nodes)
         if not node_list:
@@ -123,7 +229,9 @@ class SshCluster(LabCluster):
             owned=owned,
             timeline=timeline,
             reporter=reporter,
+            lab_id=lab_id,
         )
+        self.force = force
         # The machines exist: they are the cluster's from the start.
         self.nodes: list[SshNode] = node_list
         self.device = device
@@ -131,13 +239,59 @@ class SshCluster(LabCluster):
     def _provision(self) -> None:
         """Nothing to make: the machines and the device exist."""
 
-    def _check_nodes(self) -> None:
+    def _check_nodes(self, stack: O2cbCluster) -> None:
         if not self.owned:
             raise OwnershipError(
                 f"refusing to wipe and format {self.device}: the lab did not create it",
                 hint="pass owned=True only for a device you mean to lose",
             )
         self.check_nodes()
+        self.check_foreign_state(stack.conf.render())
+
+    def check_foreign_state(self, conf_text: str) -> None:
+        """Refuse, before anything is changed on any node, OCFS2 state the lab does not own.
+
+        Always refused: a cluster another lab registered, an OCFS2 mount. Refused unless
+        ``force``: a registered cluster no lab owns (with ``force`` it is unregistered now
+        and registered again on exit), a ``cluster.conf`` that differs from the lab's (with
+        ``force`` it is kept and restored byte for byte on exit).
+
+        Args:
+            conf_text: The ``cluster.conf`` the lab would write.
+
+        Raises:
+            OwnershipError: Naming every problem on every node, and what ``force`` does.
+        """
+        outcome = run_parallel(self.nodes, look_at)
+        outcome.raise_failures("look at the nodes", lambda n: n.spec.name)
+        looks = [found for _, found in outcome.done]
+        hard: list[str] = []
+        soft: list[str] = []
+        for found in looks:
+            h, s = found.problems(conf_text)
+            hard += h
+            soft += s
+        if hard or (soft and not self.force):
+            raise OwnershipError(
+                "the nodes have OCFS2 state the lab did not create: " + "; ".join(hard + soft),
+                hint="pass force=True to go ahead where it says what force does"
+                if soft and not hard
+                else "clear what is named first; the lab touched nothing",
+            )
+        for found in looks:
+            for cluster in found.foreign_clusters:
+                self._set_aside(found.node, cluster)
+
+    def _set_aside(self, node: SshNode, cluster: str) -> None:
+        """Unregister a foreign cluster (``force``), recorded first; registered again on exit
+        after the lab's own changes are undone (its cluster.conf is back by then)."""
+        ch = self.changes(node)
+        ch.record("foreign_cluster", cluster)
+        node.run(["o2cb", "unregister-cluster", cluster], timeout=120)
+        self.undo(
+            partial(ch.undo, "foreign_cluster", cluster),
+            f"register {cluster} again on {node.spec.name}",
+        )
 
     def check_nodes(self) -> None:
         """Check every node before anything is changed on any of them (see

@@ -24,6 +24,7 @@ from ocfs2lab.clusters.base import LabCluster
 from ocfs2lab.clusters.machines import check_machines
 from ocfs2lab.coverage import GcovTree, kernel_tree_of
 from ocfs2lab.errors import LifecycleError, SpecError
+from ocfs2lab.fs.o2cb import O2cbCluster
 from ocfs2lab.lifecycle import Lifecycle
 from ocfs2lab.node.base import Node
 from ocfs2lab.node.vm import VmNode
@@ -247,6 +248,9 @@ class VmCluster(LabCluster):
 
     #: The timing a VM cluster gets unless told otherwise (`VM_TIMING`).
     default_timing: TimingSpec = VM_TIMING
+    #: The machines are discarded on exit (their overlays removed): their ledgers record the
+    #: lab's changes, and nothing is restored.
+    restores_nodes = False
 
     def __init__(
         self,
@@ -360,13 +364,13 @@ class VmCluster(LabCluster):
         self.enter(self.machines)
         self.nodes = list(self.machines.vms)
 
-    def _check_nodes(self) -> None:
-        check_machines(self.nodes, self.device, self.spec.network)
+    def _check_nodes(self, stack: O2cbCluster) -> None:
+        self.check_nodes()
 
     def check_nodes(self) -> None:
         """Check every machine (see
         [`check_machines`][ocfs2lab.clusters.machines.check_machines])."""
-        self._check_nodes()
+        check_machines(self.nodes, self.device, self.spec.network)
 
     def _kernel_tree(self, given: GcovTree | None) -> GcovTree | None:
         kernel = given or kernel_tree_of(self._image())

@@ -5,17 +5,25 @@ loaded, mount configfs and dlmfs, clear old heartbeat regions (errors there do n
 register the cluster, set the timing knobs and read them back. Join (nodes 2..N): take node
 1's ``cluster.conf`` and register; they never add a region again. Then wait until
 ``o2cb cluster-status`` says online on every node.
+
+Every change goes through the node's [`MachineChanges`][ocfs2lab.host.changes.MachineChanges]:
+on a machine with a ledger (an SSH or a VM node) each is recorded before it is made, and on
+exit the machine gets back what it had (cluster.conf byte for byte, configfs and dlmfs
+unmounted, the modules the lab loaded unloaded) once the cluster is unregistered.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
+from typing import cast
 
-from ocfs2lab.errors import HostError, ParseError, SpecError
+from ocfs2lab.errors import HostError, Ocfs2LabError, ParseError, SpecError
 from ocfs2lab.formats.cluster_conf import ClusterConf, HeartbeatMode, parse_cluster_conf
 from ocfs2lab.formats.o2cb import parse_cluster_status, parse_list_heartbeats
+from ocfs2lab.host.base import Shell
+from ocfs2lab.host.changes import MachineChanges
 from ocfs2lab.lifecycle import Lifecycle
 from ocfs2lab.node.base import Node
 from ocfs2lab.parallel import run_parallel
@@ -29,6 +37,20 @@ CONFIGFS = "/sys/kernel/config"
 DLMFS = "/dlm"
 #: What ``modprobe -a`` loads for the o2cb stack (dependencies come along).
 STACK_MODULES = ("ocfs2_stack_o2cb", "ocfs2_dlmfs")
+#: Every module that loading the stack may bring (the lab unloads those it loaded).
+STACK_MODULES_ALL = (
+    "ocfs2_stack_o2cb",
+    "ocfs2_dlm",
+    "ocfs2_dlmfs",
+    "ocfs2",
+    "ocfs2_nodemanager",
+    "ocfs2_stackglue",
+)
+
+
+def unrecorded(node: Node) -> MachineChanges:
+    """Changes made on ``node`` without a ledger (a container: they go with it)."""
+    return MachineChanges(cast(Shell, node), None)
 
 
 def timing_files(cluster: str) -> dict[str, str]:
@@ -62,6 +84,11 @@ class O2cbCluster(Lifecycle):
         heartbeat_mode: ``"local"`` (heartbeat starts when a node mounts the volume) or
             ``"global"``.
         online_timeout: Seconds to wait for every node to report the cluster online.
+        changes: Each node's [`MachineChanges`][ocfs2lab.host.changes.MachineChanges]
+            (default: made, not recorded).
+        restore: Give each node back what the stack changed there on exit; off for
+            machines that are discarded right after (a VM node's overlay), whose ledger then
+            only records.
 
     Attributes:
         conf: The ``cluster.conf`` written on node 1 and copied to the others.
@@ -74,6 +101,8 @@ class O2cbCluster(Lifecycle):
         *,
         heartbeat_mode: str = "local",
         online_timeout: float = 180.0,
+        changes: Callable[[Node], MachineChanges] = unrecorded,
+        restore: bool = True,
     ) -> None:
         if [n.spec.name for n in nodes] != [n.name for n in spec.nodes]:
             raise SpecError(
@@ -85,6 +114,10 @@ class O2cbCluster(Lifecycle):
         self.spec = spec
         self.heartbeat_mode = HeartbeatMode(heartbeat_mode)
         self.online_timeout = online_timeout
+        self.changes = changes
+        self.restore = restore
+        #: Per node, the changes made there, in order (undone in reverse on exit).
+        self._made: dict[str, list[tuple[str, str]]] = {n.spec.name: [] for n in nodes}
         self.conf = ClusterConf.build(
             spec.name,
             [(n.name, n.number, n.address) for n in spec.nodes],
@@ -104,6 +137,9 @@ class O2cbCluster(Lifecycle):
     # -- building -----------------------------------------------------------------------
     def _acquire(self) -> None:
         first, rest = self.nodes[0], self.nodes[1:]
+        # Runs last on exit: after every node unregistered, each gets its files, mounts and
+        # modules back (all nodes at once).
+        self.undo(self._restore_nodes, "restore what the stack changed on the nodes")
         with self.step("bootstrap node 1"):
             self._prepare_node(first, self.conf.render())
             self._clear_old_regions(first)
@@ -135,28 +171,53 @@ class O2cbCluster(Lifecycle):
             with self.step("wait for cluster online"):
                 self.wait_online()
 
-    def _prepare_node(self, node: Node, conf_text: str) -> None:
-        node.run(["mkdir", "-p", "/etc/ocfs2"], timeout=30)
-        node.put_file(CLUSTER_CONF, conf_text)
-        self._ensure_stack(node)
+    def _made_on(self, node: Node, kind: str, key: str, changed: bool) -> None:
+        if changed and self.changes(node).ledger is not None:
+            self._made[node.spec.name].append((kind, key))
 
-    def _ensure_stack(self, node: Node) -> None:
-        if node.run(["test", "-d", "/sys/module/ocfs2_stack_o2cb"], check=False, timeout=30).ok:
-            pass
-        else:
-            res = node.run(["modprobe", "-a", *STACK_MODULES], check=False, timeout=120)
-            if not res.ok:
+    def _prepare_node(self, node: Node, conf_text: str) -> None:
+        ch = self.changes(node)
+        self._made_on(node, "dir", "/etc/ocfs2", ch.make_dir("/etc/ocfs2"))
+        self._made_on(node, "file", CLUSTER_CONF, ch.write_file(CLUSTER_CONF, conf_text))
+        self._ensure_stack(node, ch)
+
+    def _ensure_stack(self, node: Node, ch: MachineChanges) -> None:
+        if not node.run(["test", "-d", "/sys/module/ocfs2_stack_o2cb"], check=False).ok:
+            try:
+                loaded = ch.load_modules("ocfs2", STACK_MODULES, STACK_MODULES_ALL)
+            except Ocfs2LabError as err:
                 raise HostError(
-                    f"{node.spec.name}: cannot load the o2cb stack modules: {res.stderr.strip()}",
+                    f"{node.spec.name}: cannot load the o2cb stack modules: {err}",
                     hint="container nodes use the host's kernel: load ocfs2_stack_o2cb and "
                     "ocfs2_dlmfs on the host first",
-                )
+                ) from err
+            self._made_on(node, "modules", "ocfs2", loaded)
         if not node.run(["test", "-d", f"{CONFIGFS}/cluster"], check=False, timeout=30).ok:
-            node.run(["mount", "-t", "configfs", "configfs", CONFIGFS], timeout=60)
-        mounted = node.run(["grep", "-qs", f" {DLMFS} ocfs2_dlmfs ", "/proc/mounts"], check=False)
-        if not mounted.ok:
-            node.run(["mkdir", "-p", DLMFS], timeout=30)
-            node.run(["mount", "-t", "ocfs2_dlmfs", "ocfs2_dlmfs", DLMFS], timeout=60)
+            self._made_on(node, "mount", CONFIGFS, ch.mount("configfs", "configfs", CONFIGFS))
+        self._made_on(node, "dir", DLMFS, ch.make_dir(DLMFS))
+        self._made_on(node, "mount", DLMFS, ch.mount("ocfs2_dlmfs", "ocfs2_dlmfs", DLMFS))
+
+    def _restore_nodes(self) -> None:
+        """Undo, on every node that is up and in reverse, the changes made there.
+
+        Raises:
+            HostError: Some node could not be restored (every node was still tried; what
+                is left stays in its ledger for ``ocfs2lab cleanup``).
+        """
+
+        if not self.restore:
+            return
+
+        def restore(node: Node) -> None:
+            if not node.up:
+                log.info("%s is down: its changes stay in its ledger", node.spec.name)
+                return
+            ch = self.changes(node)
+            for kind, key in reversed(self._made[node.spec.name]):
+                ch.undo(kind, key)
+            self._made[node.spec.name].clear()
+
+        run_parallel(list(self.nodes), restore).raise_failures("restore", lambda n: n.spec.name)
 
     def _clear_old_regions(self, node: Node) -> None:
         """Stop and remove heartbeat regions a previous run left; failures are logged only."""
@@ -175,6 +236,7 @@ class O2cbCluster(Lifecycle):
                 log.warning("%s: removing old region %s: %s", node.spec.name, hb.region, r.stderr)
 
     def _register(self, node: Node) -> None:
+        self.changes(node).register_cluster(self.name, "")
         node.run(["o2cb", "register-cluster", self.name], timeout=120)
 
     def _join(self, node: Node, conf_text: str) -> str:
@@ -189,6 +251,7 @@ class O2cbCluster(Lifecycle):
             log.info("%s is down: nothing to unregister there", node.spec.name)
             return
         node.run(["o2cb", "unregister-cluster", self.name], timeout=120)
+        self.changes(node).forget("cluster", self.name)
 
     def rejoin(self, node: Node) -> None:
         """Join a node again after it was booted anew (a revive after a kill or a fence).

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 
 from attrs import frozen
 
 from ocfs2lab.errors import OwnershipError, SpecError
 from ocfs2lab.fs.heartbeat import HeartbeatRegion
+from ocfs2lab.fs.o2cb import unrecorded
+from ocfs2lab.host.changes import MachineChanges
 from ocfs2lab.lifecycle import Lifecycle
 from ocfs2lab.node.base import Node
 from ocfs2lab.parallel import run_parallel
@@ -97,6 +99,9 @@ class OcfsVolume(Lifecycle):
         mount_timeout: Seconds one mount may take.
         heartbeat: The cluster's heartbeat region, entered right after mkfs (global mode
             needs the formatted device to add and start its region).
+        changes: Each node's [`MachineChanges`][ocfs2lab.host.changes.MachineChanges]: the
+            mount (and a mount point the lab made) is recorded before it is made, struck
+            when it is undone.
     """
 
     def __init__(
@@ -110,6 +115,7 @@ class OcfsVolume(Lifecycle):
         mount_attempts: int = 5,
         mount_timeout: float = 180.0,
         heartbeat: HeartbeatRegion | None = None,
+        changes: Callable[[Node], MachineChanges] = unrecorded,
     ) -> None:
         self.nodes = tuple(nodes)
         self.device = device
@@ -121,6 +127,7 @@ class OcfsVolume(Lifecycle):
         self.slots = spec.slots or len(self.nodes)
         self.mkfs_result: CommandResult | None = None
         self.heartbeat = heartbeat
+        self.changes = changes
 
     def describe(self) -> str:
         """Name for messages."""
@@ -186,7 +193,9 @@ class OcfsVolume(Lifecycle):
 
     def _mount(self, node: Node) -> None:
         mp = self.spec.mount_point
-        node.run(["mkdir", "-p", mp], timeout=30)
+        ch = self.changes(node)
+        ch.make_dir(mp)
+        ch.will_mount("ocfs2", self.device, mp)
         argv = ["mount", "-t", "ocfs2"]
         if self.spec.mount_options:
             argv += ["-o", ",".join(self.spec.mount_options)]
@@ -241,10 +250,12 @@ class OcfsVolume(Lifecycle):
             # A killed or fenced node: its mount died with its kernel.
             log.info("%s is down: nothing to unmount there", node.spec.name)
             return
-        if not self.is_mounted(node):
-            return
         mp = self.spec.mount_point
-        node.run(["umount", "-l", mp] if lazy else ["umount", mp], timeout=300)
+        ch = self.changes(node)
+        if self.is_mounted(node):
+            node.run(["umount", "-l", mp] if lazy else ["umount", mp], timeout=300)
+        ch.forget("mount", mp)
+        ch.undo("dir", mp)
 
     def unmount_all(self) -> None:
         """Unmount on every node that is up (last node first); teardown then has nothing to

@@ -1,10 +1,12 @@
 """Hosts: the machines a lab runs on (this machine, one reached over SSH, the lab VM), and
-what the lab makes on them (the DRBD resource, the ledger of what a lab created).
+what the lab makes on them (the DRBD resource, the ledger of what a lab created, and the
+changes a cluster stack makes on a machine, recorded in that ledger before they are made).
 
 Above `vm` (the lab VM is a QEMU machine), below `node` and the clusters.
 """
 
 from ocfs2lab.host.base import Host, Machine, Shell
+from ocfs2lab.host.changes import MachineChanges, undo_entry
 from ocfs2lab.host.drbd import DrbdResource
 from ocfs2lab.host.labvm import LabVm
 from ocfs2lab.host.local import LocalHost
@@ -18,7 +20,9 @@ __all__ = [
     "Ledger",
     "LocalHost",
     "Machine",
+    "MachineChanges",
     "Shell",
     "SshHost",
     "new_lab_id",
+    "undo_entry",
 ]

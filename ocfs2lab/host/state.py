@@ -19,6 +19,9 @@ from ocfs2lab.errors import ParseError, SpecError
 from ocfs2lab.host.base import Shell
 
 LEDGER_DIR = "/var/lib/ocfs2lab/labs"
+#: Where the previous content of files a lab writes is kept (``<dir>/<lab id>/``), until the
+#: lab's ledger is empty.
+BACKUP_DIR = "/var/lib/ocfs2lab/backups"
 
 
 def new_lab_id() -> str:
@@ -112,14 +115,21 @@ class Ledger:
             if current:
                 self._write(current)
             else:
-                self.host.run(["rm", "-f", self.path], timeout=30)
+                backups = f"{BACKUP_DIR}/{self.lab_id}"
+                self.host.run(["rm", "-rf", self.path, backups], timeout=30)
                 self._entries = []
 
     def _write(self, entries: list[Entry]) -> None:
-        self.host.run(["mkdir", "-p", LEDGER_DIR], timeout=30)
-        tmp = f"{self.path}.tmp"
-        self.host.put_file(tmp, render_ledger(self.lab_id, entries), mode=0o600)
-        self.host.run(["mv", "-f", tmp, self.path], timeout=30)
+        # One command: the new ledger replaces the old at once (a rename), and is on disk
+        # before the change it announces (sync), so a crash or a power cut keeps it.
+        script = (
+            'umask 077; mkdir -p "$1" && cat > "$2.tmp" && sync "$2.tmp" && mv -f "$2.tmp" "$2"'
+        )
+        self.host.run(
+            ["sh", "-c", script, "sh", LEDGER_DIR, self.path],
+            input=render_ledger(self.lab_id, entries),
+            timeout=30,
+        )
         self._entries = entries
 
 

@@ -9,10 +9,16 @@ cluster (as a power failure would be) and the survivor's log shows the recovery.
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
 
+from ocfs2lab.cleanup import census
 from ocfs2lab.clusters import VM_TIMING, SshCluster, VmCluster
 from ocfs2lab.errors import HostError, LifecycleError, OwnershipError, SpecError
 from ocfs2lab.formats.kmsg import EventKind
@@ -20,6 +26,7 @@ from ocfs2lab.node.background import RemoteProcess
 from ocfs2lab.node.ssh import SshNode
 from ocfs2lab.observe.recorder import WriteRecorder, runner_reader, writer_script
 from ocfs2lab.observe.timeline import Expect, LabEventKind
+from ocfs2lab.wait import wait_until
 
 pytestmark = pytest.mark.lab
 
@@ -142,3 +149,130 @@ def test_ssh_nodes_deploy_report_writes_recover_from_a_power_failure_and_rejoin(
     for node in (first, second):
         assert not node.exists("/sys/kernel/config/cluster/sshlab")
         assert not node.run(["mountpoint", "-q", "/mnt/ocfs2"], check=False).ok
+
+
+# -- users' machines are left exactly as found ----------------------------------------------
+
+#: A cluster.conf of the machine's own (another cluster), and a file the lab never writes.
+FOREIGN_CONF = b"cluster:\n\tnode_count = 0\n\tname = theirs\n"
+FOREIGN_FILE = "/etc/ocfs2lab-test-foreign"
+
+KILLED_DEPLOY = """
+import sys, time
+from ocfs2lab.clusters import SshCluster, VM_NETWORK, VM_TIMING
+from ocfs2lab.node.ssh import SshNode
+from ocfs2lab.runner.ssh import SshTarget
+from ocfs2lab.spec.cluster import ClusterSpec
+key, device, ports = sys.argv[1], sys.argv[2], sys.argv[3:]
+spec = ClusterSpec.of_size(len(ports), name="sshkill", network=VM_NETWORK)
+nodes = [
+    SshNode(n, SshTarget("127.0.0.1", int(p), identity_file=key))
+    for n, p in zip(spec.nodes, ports)
+]
+SshCluster(
+    nodes, device, name="sshkill", network=VM_NETWORK, timing=VM_TIMING, owned=True,
+    force=True, lab_id="labsshkill",
+).__enter__()
+print("deployed", flush=True)
+time.sleep(3600)
+"""
+
+
+def machine_state(node: SshNode) -> dict[str, object]:
+    """What the lab must leave as it found it: files, mounts, modules, configfs."""
+    mounts = node.run(["cat", "/proc/mounts"]).stdout.splitlines()
+    return {
+        "conf": node.get_file("/etc/ocfs2/cluster.conf"),
+        "foreign": node.get_file(FOREIGN_FILE),
+        "mounts": sorted(tuple(line.split()[:3]) for line in mounts),
+        "modules": sorted(node.loaded_modules()),
+        "clusters": node.run(["ls", "-A", "/sys/kernel/config/cluster"], check=False).stdout,
+        "lab files": node.run(["ls", "-A", "/var/lib/ocfs2lab"], check=False).stdout,
+    }
+
+
+@pytest.fixture
+def found(machines: VmCluster, made: list[SshNode]) -> Iterator[list[SshNode]]:
+    """SSH nodes whose machines hold a cluster.conf and a file of their own."""
+    nodes = [SshNode(vm.spec, vm.target) for vm in machines.vms]
+    made.extend(nodes)
+    for node in nodes:
+        node.run(["mkdir", "-p", "/etc/ocfs2"])
+        node.put_file("/etc/ocfs2/cluster.conf", FOREIGN_CONF, 0o640)
+        node.put_file(FOREIGN_FILE, b"the user's\n")
+    yield nodes
+    for node in nodes:
+        node.run(["rm", "-rf", "/etc/ocfs2", FOREIGN_FILE], check=False)
+
+
+def _kill_when(proc: subprocess.Popen[bytes], node: SshNode, entry: str) -> None:
+    """SIGKILL the deploy once ``entry`` stands in the lab's ledger on ``node``."""
+    ledger = "/var/lib/ocfs2lab/labs/labsshkill.json"
+    try:
+        wait_until(
+            lambda: (
+                proc.poll() is not None or entry in node.run(["cat", ledger], check=False).stdout
+            ),
+            what=f"the deploy to record {entry}",
+            timeout=600,
+            interval=0.2,
+        )
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=60)
+
+
+def test_users_machines_are_left_exactly_as_found(
+    machines: VmCluster, found: list[SshNode]
+) -> None:
+    before = {n.spec.name: machine_state(n) for n in found}
+    key = str(machines.vms[0].target.identity_file)
+    ssh = [arg for vm in machines.vms for arg in ("--ssh", f"root@127.0.0.1:{vm.target.port}")]
+    cli = [sys.executable, "-m", "ocfs2lab.cli"]
+
+    # Refused without force, before any command changed a machine.
+    refused = SshCluster(found, machines.device, network=machines.spec.network, owned=True)
+    with pytest.raises(LifecycleError, match=r"cluster\.conf exists and differs") as info:
+        refused.__enter__()
+    assert isinstance(info.value.__cause__, OwnershipError) and "force" in str(info.value)
+    assert {n.spec.name: machine_state(n) for n in found} == before
+
+    # A deploy killed with SIGKILL after the stack is up, then one killed while mounting:
+    # `ocfs2lab cleanup` over the nodes gives each machine back what it had.
+    for entry in ('"kind": "cluster"', '"fstype": "ocfs2"'):
+        ports = [str(vm.target.port) for vm in machines.vms]
+        proc = subprocess.Popen(
+            [sys.executable, "-c", KILLED_DEPLOY, key, machines.device, *ports],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        _kill_when(proc, found[0], entry)
+        status = subprocess.run(
+            [*cli, "status", "--json", *ssh, "--key", key], check=True, capture_output=True
+        )
+        left = json.loads(status.stdout)
+        assert all("labsshkill" in census["ledgers"] for census in left.values()), left
+        subprocess.run([*cli, "cleanup", *ssh, "--key", key], check=True, capture_output=True)
+        assert {n.spec.name: machine_state(n) for n in found} == before, entry
+
+    # A whole deploy with force, and its exit: the same.
+    with SshCluster(
+        found,
+        machines.device,
+        name="sshforce",
+        network=machines.spec.network,
+        timing=VM_TIMING,
+        owned=True,
+        force=True,
+    ) as cluster:
+        assert cluster.status().mounted == ("ocfs2-node-1", "ocfs2-node-2")
+        conf = found[0].get_file("/etc/ocfs2/cluster.conf").decode()
+        assert "name = sshforce" in conf
+        assert cluster.changes(found[0]).ledger is not None
+    assert {n.spec.name: machine_state(n) for n in found} == before
+    for node in found:
+        assert census(node).lab_objects() == {}

@@ -114,7 +114,7 @@ class LabCluster(Lifecycle):
         self.heartbeat_mode = HeartbeatSpec(mode=heartbeat_mode).mode  # type: ignore[arg-type]
         self.owned = owned
         self.deploy = deploy
-        self.timeline = timeline or Timeline()
+        self.timeline = timeline if timeline is not None else Timeline()
         self.reporter: Reporter = reporter or LogReporter()
         self.nodes: list[Any] = []
         self.device = ""

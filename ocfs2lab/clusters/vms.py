@@ -143,7 +143,7 @@ class VmMachines(Lifecycle):
         self.image = image
         self.cache_dir = cache_dir
         self.log_dir = Path(log_dir) if log_dir is not None else None
-        self.timeline = timeline or Timeline()
+        self.timeline = timeline if timeline is not None else Timeline()
         self.reporter: Reporter = reporter or LogReporter()
         self.work_dir: Path | None = None
         self.switch: VdeSwitch | None = None

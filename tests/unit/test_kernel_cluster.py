@@ -296,3 +296,12 @@ def test_a_node_without_power_is_not_revived_and_nothing_runs() -> None:
     with pytest.raises(SpecError, match="kill, freeze"):
         cluster.fault("explode", 1)  # type: ignore[arg-type]
     assert runner.calls == []
+
+
+def test_a_vm_clusters_machines_record_on_the_clusters_timeline() -> None:
+    """An empty timeline is falsy (it has a length): the cluster's own must still be used."""
+    timeline = Timeline()
+    cluster = VmCluster(2)
+    assert cluster.machines.timeline is cluster.timeline
+    ssh = SshCluster(ssh_nodes(FakeRunner())[:2], "/dev/vdb", network=VM_NETWORK, timeline=timeline)
+    assert ssh.timeline is timeline

@@ -82,6 +82,7 @@ def test_command_lists_show_each_summary_on_one_line(words: tuple[str, ...]) -> 
         group = group.commands[word]  # type: ignore[attr-defined]
     text = help_of(words, 400).stdout
     lines = [" ".join(line.split()) for line in text.splitlines()]
+    assert group.commands, words  # type: ignore[attr-defined]
     for name, sub in group.commands.items():  # type: ignore[attr-defined]
         summary = first_paragraph(sub.help or "")
         row = re.compile(rf"│ {re.escape(name)} {re.escape(summary)} │")

@@ -196,7 +196,9 @@ def test_coverage_diff_of_two_example_output_folders(probe: GcovTree, tmp_path: 
     shutil.copytree(tmp_path / "run2" / "coverage", tmp_path / "both" / "second")
     with pytest.raises(CoverageError, match="2 of its subfolders do: first, second"):
         CoverageReport.load(tmp_path / "both")
-    assert CoverageReport.load(tmp_path / "both" / "first").summaries
+    first = CoverageReport.load(tmp_path / "both" / "first")
+    assert first.summaries == CoverageReport.load(tmp_path / "run1").summaries
+    assert first.summaries["tools"].total.lines_covered > 0
     # The same folder twice: the same label, as A and as B, and nothing only in one.
     same = cli("coverage", "diff", tmp_path / "run1", tmp_path / "run1", "--name", "tools")
     assert same.ok and same.stdout.splitlines()[:4] == [

@@ -292,7 +292,9 @@ def test_snippet_is_shown_in_the_built_page(site: Path, block: Block) -> None:
     shown = page_text(built_page(site, block.page))
     for target in block.snippet_targets() or []:
         path, section = split_target(target)
-        for line in section_lines(ROOT / path, section):
+        lines = section_lines(ROOT / path, section)
+        assert lines, f"{block.where}: {target} is an empty excerpt"
+        for line in lines:
             assert line in shown, f"{block.where}: {line!r} is not on the built page"
 
 

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ocfs2lab.errors import ParseError
 from ocfs2lab.formats.cluster_conf import (
     ClusterConf,
     ClusterStanza,
@@ -274,11 +275,16 @@ def test_drbdadm_accepts_generated_files(
 
 
 @needs_drbdadm
-def test_drbdadm_refuses_what_we_refuse_to_render(tmp_path: Path) -> None:
-    """A file with an unknown host is refused by drbdadm too: the check works both ways."""
+def test_drbdadm_refuses_what_we_refuse_to_parse(tmp_path: Path) -> None:
+    """A file whose minor is not a number is refused by our parser and by drbdadm: the
+    check works both ways."""
     res = CASES["single-node.v9"][0]
     path = tmp_path / "r.res"
-    path.write_text(render_drbd_res(res, DrbdSyntax.V9).replace("minor 0;", "minor zero;"))
+    text = render_drbd_res(res, DrbdSyntax.V9)
+    assert "minor 0;" in text
+    path.write_text(text.replace("minor 0;", "minor zero;"))
+    with pytest.raises(ParseError, match="minor must be a number"):
+        parse_drbd_res(path.read_text())
     assert DRBDADM is not None
     done = subprocess.run(
         [DRBDADM, "-c", str(path), "dump"],
@@ -288,4 +294,5 @@ def test_drbdadm_refuses_what_we_refuse_to_render(tmp_path: Path) -> None:
         timeout=30,
         check=False,
     )
-    assert done.returncode != 0
+    assert done.returncode != 0, done.stdout
+    assert "zero" in done.stderr, done.stderr  # refused for the minor, not for another reason

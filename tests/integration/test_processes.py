@@ -3,6 +3,7 @@ and the SSH reverse forward that carries a writer's reports."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -166,7 +167,7 @@ def test_a_background_process_outlives_its_start_and_stops_by_pid(
 
 
 def test_a_background_process_that_ignores_sigterm_is_killed(
-    local_node: LocalNode, tmp_path: Path
+    local_node: LocalNode, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     proc = RemoteProcess.start(
         local_node,
@@ -174,8 +175,12 @@ def test_a_background_process_that_ignores_sigterm_is_killed(
         log_path=str(tmp_path / "stubborn.log"),
     )
     wait_until(lambda: "ready" in proc.output() or None, what="trap set", timeout=10)
-    proc.stop(grace=1)
+    assert proc.alive()
+    with caplog.at_level(logging.WARNING):
+        proc.stop(grace=1)
     assert not proc.alive()
+    # SIGTERM was ignored: it took the SIGKILL.
+    assert f"pid {proc.pid} ignored SIGTERM; SIGKILL" in caplog.text
 
 
 def test_a_background_process_through_ssh(ssh_runner: SshRunner, tmp_path: Path) -> None:

@@ -114,7 +114,9 @@ def test_every_acknowledged_write_survives_a_sigkill(
     assert report.acknowledged == report.verified == len(acks)
     # The timeline holds the writer's life: started, every ack, stopped.
     assert len(timeline.events(LabEventKind.WRITE_ACKED, node="node1")) == len(acks)
-    assert timeline.first(LabEventKind.WRITER_STARTED) is not None
+    started = timeline.first(LabEventKind.WRITER_STARTED)
+    assert started is not None and started.node == "node1"
+    assert started.time <= acks[0].host_time
     gap = recorder.max_gap("node1")
     assert gap is not None and gap[0] < 5
 

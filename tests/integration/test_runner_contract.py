@@ -427,4 +427,8 @@ def test_docker_engine_unreachable_is_transport_error(tmp_path: Path) -> None:
 def test_docker_user_and_workdir(private_engine: PrivateDockerd, busybox_ctr: Any) -> None:
     runner = DockerExecRunner(private_engine.client, busybox_ctr.name, workdir="/tmp")
     assert runner.run(["pwd"]).stdout == "/tmp\n"
+    assert runner.run(["id", "-u"]).stdout == "0\n"  # the container's default user
     assert runner.where == "docker:o2test-contract"
+    other = DockerExecRunner(private_engine.client, busybox_ctr.name, user="4321:4321")
+    assert other.run(["sh", "-c", "id -u; id -g"]).stdout == "4321\n4321\n"
+    assert other.run(["pwd"]).stdout == "/\n"  # no workdir: the container's

@@ -108,8 +108,10 @@ def test_node_lookup() -> None:
     spec = ClusterSpec.of_size(3)
     assert spec.node(2).name == "ocfs2-node-2"
     assert spec.node("ocfs2-node-3").number == 3
-    with pytest.raises(SpecError):
+    with pytest.raises(SpecError) as info:
         spec.node(9)
+    assert (info.value.field, info.value.value) == ("node", 9)
+    assert "is not a node of this cluster" in str(info.value)
 
 
 def test_small_subnet_runs_out_of_addresses() -> None:

@@ -110,6 +110,8 @@ def test_steps_are_read_in_time_order_whatever_their_arrival_order() -> None:
     )
     t = analyze_recovery(timeline.events(), fault_time=100.0, victim=3, survivors=["n1"])
     assert t.in_order  # the timeline sorts by host time
+    assert t.connection_lost == pytest.approx(1.0) and t.evicted == pytest.approx(2.0)
+    assert t.replay_begin == pytest.approx(3.5) and t.replay_end == pytest.approx(4.0)
     assert t.replayed_slot == 2 and t.recovery_end is None  # no begin: no end is taken
 
 

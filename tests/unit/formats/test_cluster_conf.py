@@ -133,7 +133,8 @@ def test_tolerated_like_o2cb(text: str) -> None:
 
 
 def test_missing_mode_is_local_and_global_is_normalised() -> None:
-    assert parse_cluster_conf("cluster:\n\tname = c\n\tnode_count = 0\n").cluster.heartbeat_mode
+    conf = parse_cluster_conf("cluster:\n\tname = c\n\tnode_count = 0\n")
+    assert conf.cluster.heartbeat_mode is HeartbeatMode.LOCAL
     conf = parse_cluster_conf("cluster:\n\tname = c\n\theartbeat_mode = Global\n\tnode_count = 0\n")
     assert conf.cluster.heartbeat_mode is HeartbeatMode.GLOBAL
     assert "\theartbeat_mode = global\n" in conf.render()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-from pathlib import Path
 
 import pytest
 
@@ -180,8 +179,9 @@ def test_host_and_section_rules() -> None:
 def test_syntax_for_version() -> None:
     assert DrbdSyntax.for_version((8, 4, 11)) is DrbdSyntax.V84
     assert DrbdSyntax.for_version((9, 2, 9)) is DrbdSyntax.V9
-    with pytest.raises(SpecError):
+    with pytest.raises(SpecError) as err:
         DrbdSyntax.for_version((8, 3, 16))
+    assert err.value.field == "drbd.version"
 
 
 def test_parse_variants() -> None:
@@ -442,4 +442,4 @@ def test_status_wrapped_resource_line() -> None:
 
 def test_data_files_are_present() -> None:
     assert sorted(p.name for p in DRBD.glob("*.dump")) == sorted(f"{c}.dump" for c in CASES)
-    assert isinstance(Path(DRBD), Path)
+    assert sorted(p.name for p in DRBD.glob("*.res")) == sorted(f"{c}.res" for c in CASES)

@@ -20,7 +20,11 @@ def test_proc_drbd_captured_in_lab_vm() -> None:
     dev = info.device(0)
     assert dev is not None
     assert (dev.cs, dev.role, dev.disk) == ("StandAlone", "Primary", "UpToDate")
-    assert dev.counters is not None
+    assert dev.flags == "r----s"
+    counters = dev.counters
+    assert counters is not None
+    assert (counters.ns, counters.dw, counters.al, counters.ep) == (0, 0, 8, 1)
+    assert (counters.wo, counters.oos) == ("f", 1048508)
 
 
 def test_cluster_status_captured_in_lab_vm() -> None:

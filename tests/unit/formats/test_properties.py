@@ -10,7 +10,6 @@ import contextlib
 import ipaddress
 import string
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -293,9 +292,13 @@ def test_kmsg_never_raises_and_drops_nothing(lines: list[str]) -> None:
 @SETTINGS
 @given(st.binary(max_size=200))
 def test_kmsg_takes_bytes(data: bytes) -> None:
-    parse_kernel_line(data)  # type: ignore[arg-type]
+    event = parse_kernel_line(data)  # type: ignore[arg-type]
+    assert event.raw == data.decode("utf-8", "replace")
 
 
 def test_samples_were_found() -> None:
     assert len(_SAMPLES) > 20
-    assert isinstance(DATA, Path)
+    # Every kind of captured file feeds the mutations, not only one of them.
+    suffixes = {p.suffix for p in DATA.rglob("*") if p.is_file()}
+    assert {".conf", ".txt", ".res", ".dump", ".stdout"} <= suffixes
+    assert all(text.strip() for text in _SAMPLES)

@@ -143,7 +143,7 @@ def test_plot_into_given_axes_and_empty_timeline(tmp_path: Path) -> None:
     assert "unknown" not in [t.get_text() for t in legend.get_texts()]
     empty = Timeline().plot()
     empty.savefig(tmp_path / "empty.png")
-    assert (tmp_path / "empty.png").stat().st_size > 0
+    assert (tmp_path / "empty.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_jsonl_round_trip(tmp_path: Path) -> None:

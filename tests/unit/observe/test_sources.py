@@ -4,13 +4,14 @@ with a scripted runner here; it runs for real in tests/integration/test_recorder
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
 
 import pytest
 
-from ocfs2lab.errors import Ocfs2LabError, ParseError
+from ocfs2lab.errors import CommandFailed, Ocfs2LabError, ParseError
 from ocfs2lab.observe import (
     ClockMap,
     ConsoleFeed,
@@ -95,13 +96,18 @@ def test_feed_attaches_to_a_real_serial_console(tmp_path: Path) -> None:
     assert not any(e.text.endswith("\r") for e in tl)
 
 
-def test_a_feed_never_raises_into_the_console_thread() -> None:
+def test_a_feed_never_raises_into_the_console_thread(caplog: pytest.LogCaptureFixture) -> None:
     class Broken(Timeline):
         def add_kernel_events(self, node, events):  # type: ignore[no-untyped-def]
             raise RuntimeError("bug")
 
-    console = ConsoleFeed(Broken(), "node1")
-    console(T0, KILL_SURVIVOR[0])  # logged, not raised
+    timeline = Broken()
+    console = ConsoleFeed(timeline, "node1")
+    with caplog.at_level(logging.ERROR):
+        console(T0, KILL_SURVIVOR[0])  # logged, not raised
+    assert console.lines_seen == 1 and console.events_added == 0 and len(timeline) == 0
+    [record] = [r for r in caplog.records if "console feed failed" in r.getMessage()]
+    assert record.exc_info is not None and str(record.exc_info[1]) == "bug"
 
 
 # -- dmesg: pure parts -------------------------------------------------------------------
@@ -135,7 +141,7 @@ def test_parse_dmesg_poll() -> None:
 def test_clock_map_intersects_samples_and_notices_jumps() -> None:
     cmap = ClockMap(resolution=0.01)
     assert not cmap.ready
-    with pytest.raises(Ocfs2LabError):
+    with pytest.raises(Ocfs2LabError, match="no sample yet"):
         cmap.to_host(1.0)
     # Kernel booted at host time 1000.0: uptime u is read at host time 1000 + u,
     # printed truncated to hundredths.
@@ -249,7 +255,8 @@ def test_poller_thread_counts_failures_and_stops() -> None:
             time.sleep(0.01)
     assert not poller.running
     assert poller.failures >= 3 and poller.polls == 0
-    assert poller.last_error is not None
+    assert isinstance(poller.last_error, CommandFailed)
+    assert poller.last_error.result.argv == DMESG_COMMAND
     assert len(tl) == 0
 
 

@@ -22,6 +22,7 @@ from ocfs2lab.observe import (
 
 from .conftest import (
     BUG_LINE,
+    DOMAIN,
     KILL_SURVIVOR,
     NOISE,
     PARTITION_NODE1,
@@ -66,7 +67,7 @@ def test_console_feed_stamps_every_line_with_its_host_time() -> None:
     assert [e.time for e in kernel] == [T0 + 0.25 * i for i in range(8)]
     assert {e.node for e in kernel} == {"node1"}
     assert kernel[2].about == 2 and kernel[2].kernel is not None
-    assert kernel[2].kernel.domain is not None
+    assert kernel[2].kernel.domain == DOMAIN
     assert kernel[4].kernel is not None and kernel[4].kernel.master == 1
     assert tl.events()[0].kind is LabEventKind.FAULT_INJECTED  # time order, lab first
 
@@ -135,16 +136,19 @@ def test_concurrent_appends_are_all_kept_in_order() -> None:
 
 
 def test_phase_records_begin_and_end_with_duration_and_error() -> None:
-    tl = Timeline()
+    ticks = iter([100.0, 102.5, 200.0, 200.75])  # a clock read at each begin and end
+    tl = Timeline(origin=0.0, clock=lambda: next(ticks))
     with tl.phase("warm up", node="node1") as begin:
-        assert begin.kind is LabEventKind.PHASE_BEGIN
+        assert begin.kind is LabEventKind.PHASE_BEGIN and begin.time == 100.0
     with pytest.raises(RuntimeError), tl.phase("fault"):
         raise RuntimeError("boom")
     ends = tl.events(LabEventKind.PHASE_END)
     assert [e.text for e in ends] == ["warm up", "fault"]
-    assert ends[0].lab is not None and ends[0].lab.data["duration"] >= 0
+    assert [e.time for e in ends] == [102.5, 200.75]
+    assert ends[0].lab is not None and ends[0].lab.data == {"duration": 2.5}
     assert ends[0].node == "node1"
-    assert ends[1].lab is not None and "boom" in ends[1].lab.data["error"]
+    assert ends[1].lab is not None and ends[1].lab.data["duration"] == 0.75
+    assert ends[1].lab.data["error"] == "RuntimeError: boom"
 
 
 # -- expect ------------------------------------------------------------------------------
@@ -316,7 +320,10 @@ def test_kinds_may_be_given_by_value() -> None:
     assert tl.events(["fault_injected", EventKind.RECOVERY_END])[0].node == "node2"
     found = tl.expect("o2net_lost", "recovery_end", node="node1", timeout=1)
     assert [e.kind for e in found] == [EventKind.O2NET_LOST, EventKind.RECOVERY_END]
-    assert tl.first("fault_injected") is not None
+    fault = tl.first("fault_injected")
+    assert fault is not None and fault.kind is LabEventKind.FAULT_INJECTED
+    lost = tl.first("o2net_lost")
+    assert lost is not None and lost.kind is EventKind.O2NET_LOST
     with pytest.raises(ValueError, match="not an event kind"):
         tl.events("o2net_lots")
 

@@ -37,8 +37,11 @@ def test_override_wins_without_probing(override: str, expected: str) -> None:
 
 
 def test_bad_override() -> None:
-    with pytest.raises(SpecError):
-        choose_accel("hvf", Probe(True))
+    probe = Probe(True)
+    with pytest.raises(SpecError) as err:
+        choose_accel("hvf", probe)
+    assert (err.value.field, err.value.value) == (accel.ACCEL_ENV, "hvf")
+    assert probe.calls == 0
 
 
 def test_default_accel_reads_env_and_caches(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -106,7 +106,7 @@ def test_invalid_utf8_is_replaced(tmp_path: Path) -> None:
     console, w = make_console(tmp_path, Clock())
     os.write(w, b"bad \xff byte\n")
     os.close(w)
-    console.join(5)
+    assert console.join(5)
     assert console.lines()[0].text == "bad \ufffd byte"
 
 

@@ -83,7 +83,14 @@ def test_remove_stale_builds_keeps_live_ones(tmp_path: Path) -> None:
 
 
 def test_remove_tree_of_missing_dir_is_fine(tmp_path: Path) -> None:
-    remove_tree(tmp_path / "nope")
+    remove_tree(tmp_path / "nope")  # nothing to do, and no error
+    assert list(tmp_path.iterdir()) == []
+    # A tree with nothing mounted below it is removed whole.
+    tree = tmp_path / ".build-x-1"
+    (tree / "rootfs" / "etc").mkdir(parents=True)
+    (tree / "rootfs" / "etc" / "hostname").write_text("x\n")
+    remove_tree(tree)
+    assert not tree.exists()
 
 
 def test_find_image_needs_manifest_with_matching_key(tmp_path: Path) -> None:

@@ -60,8 +60,9 @@ def test_recipe_key_and_validation() -> None:
         with pytest.raises(SpecError) as err:
             KernelRecipe(**change)  # type: ignore[arg-type]
         assert err.value.field == name
-    with pytest.raises(SpecError):
+    with pytest.raises(SpecError) as err:
         KernelRecipe.for_release("sid")
+    assert (err.value.field, err.value.value) == ("kernel.release", "sid")
 
 
 def test_image_recipes_build_their_kernel_or_take_debians() -> None:

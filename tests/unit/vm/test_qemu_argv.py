@@ -111,8 +111,10 @@ def test_kernel_cmdline() -> None:
 
 def test_kernel_cmdline_too_long() -> None:
     spec = QemuSpec(image=image(), cmdline_extra=("x" * (MAX_CMDLINE + 1),))
-    with pytest.raises(SpecError):
+    with pytest.raises(SpecError) as err:
         kernel_cmdline(spec, KEY)
+    assert err.value.field == "qemu.cmdline_extra"
+    assert f"exceeds {MAX_CMDLINE} bytes" in err.value.rule
 
 
 def test_shared_drive_and_nic_argv() -> None:
@@ -143,37 +145,51 @@ def test_unshared_read_only_drive() -> None:
 
 
 @pytest.mark.parametrize(
-    "make",
+    ("make", "field"),
     [
-        lambda: QemuSpec(image=image(), hostname="bad_name"),
-        lambda: QemuSpec(image=image(), hostname="-x"),
-        lambda: QemuSpec(image=image(), memory_mib=10),
-        lambda: QemuSpec(image=image(), cpus=0),
-        lambda: QemuSpec(image=image(), accel="xen"),  # type: ignore[arg-type]
-        lambda: QemuSpec(image=image(), cmdline_extra=("two words",)),
-        lambda: QemuSpec(image=image(), cmdline_extra=("ocfs2lab.ssh_key=x:y",)),
-        lambda: DriveSpec(id="root", path=Path("/x"), serial="s"),
-        lambda: DriveSpec(id="Shared", path=Path("/x"), serial="s"),
-        lambda: DriveSpec(id="d", path=Path("/x"), serial="x" * 21),
-        lambda: NicSpec(id="c0", vde_socket=Path("/v"), mac=SSH_NIC_MAC),
-        lambda: NicSpec(id="c0", vde_socket=Path("/v"), mac="01:00:5e:00:00:01"),
-        lambda: NicSpec(id="c0", vde_socket=Path("/v"), mac="52:54:00:zz:00:01"),
-        lambda: QemuSpec(
-            image=image(),
-            drives=(DriveSpec(id="c0", path=Path("/x"), serial="s"),),
-            nics=(NicSpec(id="c0", vde_socket=Path("/v"), mac="52:54:00:00:00:02"),),
+        (lambda: QemuSpec(image=image(), hostname="bad_name"), "qemu.hostname"),
+        (lambda: QemuSpec(image=image(), hostname="-x"), "qemu.hostname"),
+        (lambda: QemuSpec(image=image(), memory_mib=10), "qemu.memory_mib"),
+        (lambda: QemuSpec(image=image(), cpus=0), "qemu.cpus"),
+        (lambda: QemuSpec(image=image(), accel="xen"), "qemu.accel"),  # type: ignore[arg-type]
+        (lambda: QemuSpec(image=image(), cmdline_extra=("two words",)), "qemu.cmdline_extra"),
+        (
+            lambda: QemuSpec(image=image(), cmdline_extra=("ocfs2lab.ssh_key=x:y",)),
+            "qemu.cmdline_extra",
+        ),
+        (lambda: DriveSpec(id="root", path=Path("/x"), serial="s"), "qemu.id"),
+        (lambda: DriveSpec(id="Shared", path=Path("/x"), serial="s"), "qemu.id"),
+        (lambda: DriveSpec(id="d", path=Path("/x"), serial="x" * 21), "qemu.drive.serial"),
+        (lambda: NicSpec(id="c0", vde_socket=Path("/v"), mac=SSH_NIC_MAC), "qemu.nic.mac"),
+        (
+            lambda: NicSpec(id="c0", vde_socket=Path("/v"), mac="01:00:5e:00:00:01"),
+            "qemu.nic.mac",
+        ),
+        (
+            lambda: NicSpec(id="c0", vde_socket=Path("/v"), mac="52:54:00:zz:00:01"),
+            "qemu.nic.mac",
+        ),
+        (
+            lambda: QemuSpec(
+                image=image(),
+                drives=(DriveSpec(id="c0", path=Path("/x"), serial="s"),),
+                nics=(NicSpec(id="c0", vde_socket=Path("/v"), mac="52:54:00:00:00:02"),),
+            ),
+            "qemu.drives/nics",
         ),
     ],
 )
-def test_spec_validation(make: object) -> None:
-    with pytest.raises(SpecError):
+def test_spec_validation(make: object, field: str) -> None:
+    with pytest.raises(SpecError) as err:
         make()  # type: ignore[operator]
+    assert err.value.field == field
 
 
 def test_ssh_key_kernel_arg() -> None:
     assert KEY.kernel_arg == "ocfs2lab.ssh_key=ssh-ed25519:AAAAC3NzaC1lZDI1NTE5AAAAIG1Ed9Idgw"
-    with pytest.raises(SpecError):
+    with pytest.raises(SpecError) as err:
         _ = SshKey(Path("/k"), "garbage").kernel_arg
+    assert (err.value.field, err.value.value) == ("ssh_key.public_key", "garbage")
 
 
 def test_a_lab_kernel_boots_without_initrd_and_brings_its_modules_disk() -> None:

@@ -112,12 +112,14 @@ def test_gcov_prefix_is_set_for_containers_and_ssh_sessions() -> None:
 
 def test_units_asset_is_well_formed() -> None:
     actions = {"enable", "disable", "mask", "reenable", "mask-generator"}
+    entries = []
     for raw in (recipe_mod.VM_ASSETS / UNITS_ASSET).read_text().splitlines():
         line = raw.split("#", 1)[0].strip()
         if line:
             action, unit = line.split()
-            assert action in actions
-            assert unit
+            assert action in actions, line
+            entries.append(unit)
+    assert entries, f"{UNITS_ASSET} lists no unit"
 
 
 @pytest.mark.parametrize(

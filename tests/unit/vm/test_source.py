@@ -221,7 +221,6 @@ def test_user_tree_key_changes_with_commit_and_edit_and_tree_is_untouched(
     git(tree, "init", "-q")
     git(tree, "add", "-A")
     git(tree, "commit", "-q", "-m", "base")
-    index_before = (tree / ".git" / "index").read_bytes()
     recipe = KernelRecipe(tree=tree)
     clean = tree_state(tree)
     assert not clean.dirty and clean.version == "6.12.117"
@@ -249,10 +248,16 @@ def test_user_tree_key_changes_with_commit_and_edit_and_tree_is_untouched(
         "commit": git(tree, "rev-parse", "HEAD").strip(),
         "dirty": False,
     }
-    # Reading it wrote nothing into it: the index is as git left it, the status is clean.
+    # Reading it writes nothing into it: the index stays as git left it, the status clean.
     git(tree, "status", "--porcelain")  # (this refresh is the test's own)
+    index = tree / ".git" / "index"
+    index_before = (index.read_bytes(), index.stat().st_mtime_ns)
+    assert recipe.key() == key2 and not tree_state(tree).dirty
+    edited_id = git(tree, "rev-parse", "HEAD:fs/ocfs2/super.c").strip()
+    assert tree_delta(tree, pristine.manifest()).ids == {"fs/ocfs2/super.c": edited_id}
+    recipe.provenance()
+    assert (index.read_bytes(), index.stat().st_mtime_ns) == index_before
     assert git(tree, "status", "--porcelain") == ""
-    assert (tree / ".git" / "index").exists() and index_before  # still a checkout
 
 
 def test_recipe_provenance_and_profile(tmp_path: Path) -> None:

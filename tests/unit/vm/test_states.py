@@ -243,7 +243,7 @@ def test_the_identity_script_is_valid_shell_and_sets_every_part(tmp_path: Path) 
         clock=1_764_000_000.25,
     )
     assert "date -s @1764000000.250000 >/dev/null" in fallback
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="public_key must be one line"):
         identity_script(
             hostname="n",
             machine_id="m",

@@ -583,14 +583,16 @@ SshTargetsOption = Annotated[
     list[str] | None,
     typer.Option(
         "--ssh",
-        help="A machine as user@address[:port]; give --ssh once per machine (the nodes of "
-        "an SSH cluster); this machine when omitted.",
+        metavar="USER@ADDRESS[:PORT]",
+        help="A machine; give --ssh once per machine (the nodes of an SSH cluster); this "
+        "machine when omitted.",
     ),
 ]
 TargetsFileOption = Annotated[
     Path | None,
     typer.Option(
         "--targets",
+        metavar="FILE",
         help="A file listing machines, one user@address[:port] per line (# comments).",
     ),
 ]

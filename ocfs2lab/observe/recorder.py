@@ -39,7 +39,7 @@ from typing import Any
 
 from attrs import evolve
 
-from ocfs2lab.errors import Ocfs2LabError, WaitTimeout
+from ocfs2lab.errors import Ocfs2LabError, SpecError, WaitTimeout
 from ocfs2lab.observe.events import LabEventKind
 from ocfs2lab.observe.timeline import Timeline
 from ocfs2lab.observe.verify import (
@@ -125,7 +125,7 @@ class WriteRecorder:
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not tcp and unix_path is None:
-            raise ValueError("a recorder needs TCP or a unix socket")
+            raise SpecError("tcp", tcp, "a recorder needs TCP or a unix socket (unix_path)")
         self.timeline = timeline
         self.record_acks = record_acks
         self.unix_path = Path(unix_path) if unix_path is not None else None

@@ -30,7 +30,7 @@ from typing import Protocol, TypeAlias
 
 from attrs import frozen
 
-from ocfs2lab.errors import Ocfs2LabError, ParseError
+from ocfs2lab.errors import Ocfs2LabError, ParseError, SpecError
 from ocfs2lab.formats.kmsg import KernelEvent, KmsgAssembler
 from ocfs2lab.observe.events import LabEventKind, TimelineEvent
 from ocfs2lab.observe.timeline import Timeline
@@ -614,7 +614,7 @@ class DmesgPoller:
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not interval > 0:
-            raise ValueError("interval must be positive")
+            raise SpecError("interval", interval, "must be positive")
         self.runner = runner
         self.timeline = timeline
         self.node = node

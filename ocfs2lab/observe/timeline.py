@@ -46,6 +46,7 @@ from ocfs2lab.errors import (
     ExpectTimeout,
     ForbiddenEvent,
     KernelErrorsFound,
+    SpecError,
     TimelineError,
 )
 from ocfs2lab.formats.kmsg import ERROR_KINDS, EventKind, KernelEvent, parse_kernel_line
@@ -138,7 +139,7 @@ def kind_of(value: Kind | str) -> Kind:
             return enum_type(value)
         except ValueError:
             continue
-    raise ValueError(f"{value!r} is not an event kind (see EventKind and LabEventKind)")
+    raise SpecError("kind", value, "is not an event kind (see EventKind and LabEventKind)")
 
 
 def _as_expect(step: Step, node: str | None) -> Expect:

@@ -49,7 +49,7 @@ from typing import Any
 
 from attrs import frozen
 
-from ocfs2lab.errors import Ocfs2LabError, SavedStateError
+from ocfs2lab.errors import Ocfs2LabError, SavedStateError, SpecError
 from ocfs2lab.runner.local import LocalRunner
 from ocfs2lab.vm.accel import QEMU_BINARY
 from ocfs2lab.vm.cache import file_lock, file_sha256, lock_path, remove_tree
@@ -461,7 +461,7 @@ def identity_script(
     """
     key = public_key.strip()
     if "\n" in key or not key:
-        raise ValueError("public_key must be one line")
+        raise SpecError("public_key", public_key[:60], "must be one non-empty line")
     lines = ["set -e"]
     if clock_shift_ns is not None:
         lines += shift_clock_lines(clock_shift_ns)

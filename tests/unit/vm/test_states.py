@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from ocfs2lab.errors import SpecError
 from ocfs2lab.vm.machine import QemuMachine
 from ocfs2lab.vm.recipe import ImageRecipe, LabImage
 from ocfs2lab.vm.spec import DriveSpec, NicSpec, QemuSpec, SshKey, build_argv
@@ -243,7 +244,7 @@ def test_the_identity_script_is_valid_shell_and_sets_every_part(tmp_path: Path) 
         clock=1_764_000_000.25,
     )
     assert "date -s @1764000000.250000 >/dev/null" in fallback
-    with pytest.raises(ValueError, match="public_key must be one line"):
+    with pytest.raises(SpecError, match="must be one non-empty line") as info:
         identity_script(
             hostname="n",
             machine_id="m",
@@ -252,6 +253,7 @@ def test_the_identity_script_is_valid_shell_and_sets_every_part(tmp_path: Path) 
             clock_shift_ns=0,
             clock=0.0,
         )
+    assert info.value.field == "public_key"
 
 
 def test_a_clock_shift_is_relative_and_its_mark_parses() -> None:

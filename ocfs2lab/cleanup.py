@@ -88,7 +88,9 @@ def drbd_resources(host: Shell) -> list[str]:
 
 
 def census(host: Shell, docker_client: Any | None = None) -> Census:
-    """Look at the host: lab-labelled Docker objects, ledgers, and the kernel's OCFS2/DRBD state."""
+    """Look at the host: lab-labelled Docker objects, ledgers, and the kernel's OCFS2/DRBD
+    state; and this machine's lab directories. Looking changes nothing on the host (no
+    module is loaded, no service started)."""
     c = Census()
     if docker_client is not None:
         c.containers = [
@@ -99,10 +101,12 @@ def census(host: Shell, docker_client: Any | None = None) -> Census:
     c.ledgers = {lab: len(entries) for lab, entries in ledgers.items()}
     lab_files = {e.key for entries in ledgers.values() for e in entries if e.kind == "file"}
     c.loop_devices = [dev for dev, back in loop_backing(host).items() if back in lab_files]
-    c.drbd_resources = drbd_resources(host)
+    loaded = host.loaded_modules()
+    # Looking changes nothing: drbdsetup would load the drbd module, so it runs only where
+    # DRBD is loaded already.
+    c.drbd_resources = drbd_resources(host) if "drbd" in loaded else []
     c.ocfs2_mounts = ocfs2_mounts(host)
     c.clusters = registered_clusters(host)
-    loaded = host.loaded_modules()
     c.ocfs2_modules = [m for m in OCFS2_MODULES if m in loaded]
     c.files = [f for f in sorted(lab_files) if host.exists(f)]
     for owned in owned_dirs():

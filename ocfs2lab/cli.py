@@ -655,8 +655,11 @@ def _hosts(ssh: list[str] | None, targets: Path | None, key: Path | None) -> lis
 
 
 def _docker_of(host: Host) -> Any:
-    """The host's Docker client, or ``None`` where no engine answers (an SSH node without
-    Docker holds no lab container)."""
+    """The host's Docker client where an engine runs, else ``None`` (an SSH node without a
+    running engine holds no lab container; reaching its socket would start one)."""
+    if not host.run(["sh", "-c", "pidof dockerd >/dev/null"], check=False, timeout=30).ok:
+        log.info("%s: no Docker engine runs: containers are not looked for", host.name)
+        return None
     try:
         return host.docker()
     except Ocfs2LabError as err:

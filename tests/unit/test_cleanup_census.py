@@ -76,10 +76,22 @@ def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_census_lists_the_resources(here: Path) -> None:
-    host, _ = _host(0, (STATUS / "v9-volumes-two-resources.txt").read_text())
-    found = census(host)
+    runner = FakeRunner(
+        [
+            (r"^drbdsetup status$", (0, (STATUS / "v9-volumes-two-resources.txt").read_text())),
+            (r"^cat /proc/modules$", (0, "drbd 503808 0 - Live 0x0\n")),
+        ]
+    )
+    found = census(Machine(runner, "fake"))
     assert found.drbd_resources == ["r1", "r2"]
     assert found.lab_objects() == {"drbd_resources": ["r1", "r2"]}
+
+
+def test_looking_loads_nothing(here: Path) -> None:
+    """Without the drbd module loaded, drbdsetup (which would load it) is not run."""
+    host, runner = _host(0, "")
+    assert census(host).drbd_resources == []
+    assert not [line for line in runner.lines() if line.startswith(("drbd", "modprobe"))]
 
 
 def test_one_census_and_one_cleanup_for_hosts_and_this_machines_vms(here: Path) -> None:

@@ -18,10 +18,12 @@ from attrs import frozen
 from ocfs2lab.errors import ParseError, SpecError
 from ocfs2lab.host.base import Shell
 
-LEDGER_DIR = "/var/lib/ocfs2lab/labs"
+#: The lab's directory on a machine (its ledgers and backups).
+STATE_ROOT = "/var/lib/ocfs2lab"
+LEDGER_DIR = f"{STATE_ROOT}/labs"
 #: Where the previous content of files a lab writes is kept (``<dir>/<lab id>/``), until the
 #: lab's ledger is empty.
-BACKUP_DIR = "/var/lib/ocfs2lab/backups"
+BACKUP_DIR = f"{STATE_ROOT}/backups"
 
 
 def new_lab_id() -> str:
@@ -117,6 +119,13 @@ class Ledger:
             else:
                 backups = f"{BACKUP_DIR}/{self.lab_id}"
                 self.host.run(["rm", "-rf", self.path, backups], timeout=30)
+                # The lab's own directories go too once no lab uses them: the machine is as
+                # it was found.
+                self.host.run(
+                    ["rmdir", "--ignore-fail-on-non-empty", BACKUP_DIR, LEDGER_DIR, STATE_ROOT],
+                    check=False,
+                    timeout=30,
+                )
                 self._entries = []
 
     def _write(self, entries: list[Entry]) -> None:

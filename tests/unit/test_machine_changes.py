@@ -107,7 +107,11 @@ def test_undo_puts_the_file_back_and_strikes_the_entry() -> None:
     assert after[0] == f"cp -p {backup_path('lab1', CLUSTER_CONF)} {CLUSTER_CONF}"
     assert after[1] == f"rm -f {backup_path('lab1', CLUSTER_CONF)}"
     # The last entry gone: the ledger and the lab's backups go with it.
-    assert after[-1] == "rm -rf /var/lib/ocfs2lab/labs/lab1.json /var/lib/ocfs2lab/backups/lab1"
+    assert after[-2:] == [
+        "rm -rf /var/lib/ocfs2lab/labs/lab1.json /var/lib/ocfs2lab/backups/lab1",
+        "rmdir --ignore-fail-on-non-empty /var/lib/ocfs2lab/backups /var/lib/ocfs2lab/labs "
+        "/var/lib/ocfs2lab",
+    ]
     assert ledger.entries() == []
     ch.undo("file", CLUSTER_CONF)  # nothing recorded any more: nothing runs
     assert len(runner.calls) == start + len(after)

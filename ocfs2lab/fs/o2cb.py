@@ -23,7 +23,7 @@ from ocfs2lab.errors import HostError, Ocfs2LabError, ParseError, SpecError
 from ocfs2lab.formats.cluster_conf import ClusterConf, HeartbeatMode, parse_cluster_conf
 from ocfs2lab.formats.o2cb import parse_cluster_status, parse_list_heartbeats
 from ocfs2lab.host.base import Shell
-from ocfs2lab.host.changes import MachineChanges
+from ocfs2lab.host.changes import OCFS2_MODULES, MachineChanges
 from ocfs2lab.lifecycle import Lifecycle
 from ocfs2lab.node.base import Node
 from ocfs2lab.parallel import run_parallel
@@ -37,15 +37,6 @@ CONFIGFS = "/sys/kernel/config"
 DLMFS = "/dlm"
 #: What ``modprobe -a`` loads for the o2cb stack (dependencies come along).
 STACK_MODULES = ("ocfs2_stack_o2cb", "ocfs2_dlmfs")
-#: Every module that loading the stack may bring (the lab unloads those it loaded).
-STACK_MODULES_ALL = (
-    "ocfs2_stack_o2cb",
-    "ocfs2_dlm",
-    "ocfs2_dlmfs",
-    "ocfs2",
-    "ocfs2_nodemanager",
-    "ocfs2_stackglue",
-)
 
 
 def unrecorded(node: Node) -> MachineChanges:
@@ -184,7 +175,7 @@ class O2cbCluster(Lifecycle):
     def _ensure_stack(self, node: Node, ch: MachineChanges) -> None:
         if not node.run(["test", "-d", "/sys/module/ocfs2_stack_o2cb"], check=False).ok:
             try:
-                loaded = ch.load_modules("ocfs2", STACK_MODULES, STACK_MODULES_ALL)
+                loaded = ch.load_modules("ocfs2", STACK_MODULES, OCFS2_MODULES)
             except Ocfs2LabError as err:
                 raise HostError(
                     f"{node.spec.name}: cannot load the o2cb stack modules: {err}",

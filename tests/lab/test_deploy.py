@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,7 +19,7 @@ from ocfs2lab.host.labvm import LabVm
 from ocfs2lab.node.container import LAB_LABEL
 from ocfs2lab.observe.timeline import LabEventKind, Timeline
 from ocfs2lab.spec.storage import DrbdSpec
-from ocfs2lab.wait import wait_until
+from tests.support.procs import sigkill_when
 
 pytestmark = pytest.mark.lab
 
@@ -205,23 +203,12 @@ def test_sigkill_half_way_then_cleanup(lab_host: LabVm, foreign_objects: str) ->
         stderr=subprocess.PIPE,
     )
     client = lab_host.docker()
-    try:
-        # Kill the deploying process once its containers exist: half way, mid o2cb.
-        wait_until(
-            lambda: (
-                len(client.containers.list(all=True, filters={"label": LAB_LABEL})) >= 3
-                or proc.poll() is not None
-            ),
-            what="the deploy to create its containers",
-            timeout=600,
-        )
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=60)
+    # Kill the deploying process once its containers exist: half way, mid o2cb.
+    sigkill_when(
+        proc,
+        lambda: len(client.containers.list(all=True, filters={"label": LAB_LABEL})) >= 3,
+        "the deploy to create its containers",
+    )
     ssh = ["--ssh", f"root@127.0.0.1:{target.port}", "--key", str(target.identity_file)]
     cli = [sys.executable, "-m", "ocfs2lab.cli"]
     status = subprocess.run([*cli, "status", "--json", *ssh], capture_output=True, check=True)

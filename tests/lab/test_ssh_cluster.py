@@ -10,8 +10,6 @@ cluster (as a power failure would be) and the survivor's log shows the recovery.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -26,7 +24,7 @@ from ocfs2lab.node.background import RemoteProcess
 from ocfs2lab.node.ssh import SshNode
 from ocfs2lab.observe.recorder import WriteRecorder, runner_reader, writer_script
 from ocfs2lab.observe.timeline import Expect, LabEventKind
-from ocfs2lab.wait import wait_until
+from tests.support.procs import sigkill_when
 
 pytestmark = pytest.mark.lab
 
@@ -208,22 +206,11 @@ def found(machines: VmCluster, made: list[SshNode]) -> Iterator[list[SshNode]]:
 def _kill_when(proc: subprocess.Popen[bytes], node: SshNode, entry: str) -> None:
     """SIGKILL the deploy once ``entry`` stands in the lab's ledger on ``node``."""
     ledger = "/var/lib/ocfs2lab/labs/labsshkill.json"
-    try:
-        wait_until(
-            lambda: (
-                proc.poll() is not None or entry in node.run(["cat", ledger], check=False).stdout
-            ),
-            what=f"the deploy to record {entry}",
-            timeout=600,
-            interval=0.2,
-        )
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=60)
+    sigkill_when(
+        proc,
+        lambda: entry in node.run(["cat", ledger], check=False).stdout,
+        f"the deploy to record {entry}",
+    )
 
 
 def test_users_machines_are_left_exactly_as_found(

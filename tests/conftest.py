@@ -20,13 +20,13 @@ LAB_ORDER = (
     "test_kernel_under_test",
     "test_vm_cluster",
     "test_deploy",
+    "test_ssh_cluster",
     "test_example_seed",
     "test_example_vm_kill",
     "test_pytest_plugin",
     "test_example_notebook",
     "test_vm_boot",
     "test_snapshots",
-    "test_ssh_cluster",
     "test_vm_crash",
 )
 

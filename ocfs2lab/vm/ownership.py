@@ -172,15 +172,24 @@ class Owned:
     alive: bool
 
 
-def _states(
-    run: str | os.PathLike[str] | None, temp: str | os.PathLike[str] | None
-) -> Iterable[tuple[str, Path, str]]:
+def _run_dirs(run: str | os.PathLike[str] | None) -> list[Path]:
+    """The run directories (machines, VM clusters) under ``run`` (default ``<cache>/run``)."""
     base = Path(run) if run else run_root()
-    if base.is_dir():
-        for directory in sorted(base.iterdir()):
-            yield "run", directory, STATE_FILE
-    for directory in sorted(Path(temp or tempfile.gettempdir()).glob(f"{SWITCH_PREFIX}*")):
-        yield "switch", directory, SWITCH_STATE_FILE
+    return sorted(base.iterdir()) if base.is_dir() else []
+
+
+def _switch_dirs(temp: str | os.PathLike[str] | None) -> list[Path]:
+    """The switch directories under ``temp`` (default: the temporary directory)."""
+    return sorted(Path(temp or tempfile.gettempdir()).glob(f"{SWITCH_PREFIX}*"))
+
+
+def _read_state(directory: Path, file: str) -> dict[str, object] | None:
+    """The owner state in ``directory``, or ``None`` when there is no readable one."""
+    try:
+        state = json.loads((directory / file).read_text())
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None
 
 
 def owned_dirs(
@@ -193,12 +202,13 @@ def owned_dirs(
         temp: Where the switch directories are (default: the temporary directory).
     """
     found = []
-    for kind, directory, file in _states(run, temp):
-        try:
-            state = json.loads((directory / file).read_text())
-        except (OSError, ValueError):
-            continue
-        if not isinstance(state, dict):
+    places = [
+        *(("run", d, STATE_FILE) for d in _run_dirs(run)),
+        *(("switch", d, SWITCH_STATE_FILE) for d in _switch_dirs(temp)),
+    ]
+    for kind, directory, file in places:
+        state = _read_state(directory, file)
+        if state is None:
             continue
         pid = state.get("owner_pid")
         found.append(
@@ -227,11 +237,8 @@ def reap_owned(directories: Iterable[Path], *, file: str = STATE_FILE) -> list[P
     """
     removed: list[Path] = []
     for directory in directories:
-        try:
-            state = json.loads((directory / file).read_text())
-        except (OSError, ValueError):
-            continue
-        if not isinstance(state, dict) or _same_process(state, "owner") is not None:
+        state = _read_state(directory, file)
+        if state is None or _same_process(state, "owner") is not None:
             continue  # not an owner state, or the owner still runs
         roles = [k.removesuffix("_pid") for k in state if k.endswith("_pid") and k != "owner_pid"]
         for role in roles:
@@ -259,10 +266,7 @@ def reap_stale_machines(root: str | os.PathLike[str] | None = None) -> list[Path
     Returns:
         The run directories removed.
     """
-    base = Path(root) if root else run_root()
-    if not base.is_dir():
-        return []
-    return reap_owned(sorted(base.iterdir()))
+    return reap_owned(_run_dirs(root))
 
 
 def reap_stale_switches(root: str | os.PathLike[str] | None = None) -> list[Path]:
@@ -277,8 +281,7 @@ def reap_stale_switches(root: str | os.PathLike[str] | None = None) -> list[Path
     Returns:
         The directories removed.
     """
-    base = Path(root or tempfile.gettempdir())
-    return reap_owned(sorted(base.glob(f"{SWITCH_PREFIX}*")), file=SWITCH_STATE_FILE)
+    return reap_owned(_switch_dirs(root), file=SWITCH_STATE_FILE)
 
 
 def reap_stale(

@@ -22,6 +22,7 @@ from ocfs2lab.host.base import Shell
 from ocfs2lab.host.changes import (
     OCFS2_MODULES,
     loop_backing,
+    mounts,
     undo_entry,
 )
 from ocfs2lab.host.state import Ledger, all_ledgers
@@ -59,12 +60,7 @@ class Census:
 
 def ocfs2_mounts(host: Shell) -> list[str]:
     """Mount points of OCFS2 file systems on the host."""
-    text = host.run(["cat", "/proc/mounts"], timeout=30).stdout
-    return [
-        ln.split()[1]
-        for ln in text.splitlines()
-        if len(ln.split()) > 2 and ln.split()[2] == "ocfs2"
-    ]
+    return [target for _, target, fstype in mounts(host) if fstype == "ocfs2"]
 
 
 def registered_clusters(host: Shell) -> list[str]:

@@ -42,14 +42,15 @@ def backup_path(lab_id: str, path: str) -> str:
     return f"{BACKUP_DIR}/{lab_id}/{path.strip('/').replace('/', '%')}"
 
 
+def mounts(machine: Shell) -> list[tuple[str, str, str]]:
+    """``(source, mount point, type)`` of every mount on ``machine`` (``/proc/mounts``)."""
+    text = machine.run(["cat", "/proc/mounts"], timeout=30).stdout
+    return [(p[0], p[1], p[2]) for p in (line.split() for line in text.splitlines()) if len(p) > 2]
+
+
 def mounted(machine: Shell, target: str, fstype: str | None = None) -> bool:
     """Whether ``target`` is a mount point on ``machine`` (of ``fstype``, when given)."""
-    text = machine.run(["cat", "/proc/mounts"], timeout=30).stdout
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) > 2 and parts[1] == target and (fstype is None or parts[2] == fstype):
-            return True
-    return False
+    return any(t == target and fstype in (None, f) for _, t, f in mounts(machine))
 
 
 def unload_ocfs2_modules(machine: Shell, names: Sequence[str]) -> None:
@@ -134,11 +135,9 @@ def undo_entry(machine: Shell, lab_id: str, entry: Entry) -> None:
         else:
             machine.unload_modules(*reversed(names))
     elif kind == "cluster":
-        text = machine.run(["cat", "/proc/mounts"], timeout=30).stdout
-        for line in text.splitlines():
-            parts = line.split()
-            if len(parts) > 2 and parts[2] == "ocfs2" and parts[0] == data.get("device"):
-                machine.run(["umount", parts[1]], check=False, timeout=300)
+        for source, target, fstype in mounts(machine):
+            if fstype == "ocfs2" and source == data.get("device"):
+                machine.run(["umount", target], check=False, timeout=300)
         if machine.exists(f"/sys/kernel/config/cluster/{key}"):
             # A mount killed half way can leave its heartbeat region running: stop it.
             regions = f"/sys/kernel/config/cluster/{key}/heartbeat"
@@ -285,6 +284,7 @@ __all__ = [
     "backup_path",
     "loop_backing",
     "mounted",
+    "mounts",
     "undo_entry",
     "unload_ocfs2_modules",
 ]

@@ -3,12 +3,13 @@
 The root exports what a script or a notebook needs (``__all__``): the clusters and their
 specs, the object model of the seed's deployment (`Host`, `DrbdResource`, `O2cbCluster`,
 `Node`, `HeartbeatRegion`, `OcfsVolume`), the lab VM and SSH machines, image and kernel
-recipes, recovery experiments and kernel comparisons, the faults, the timeline, the main
-errors, the doctor, and the census and cleanup of what labs left on a host. Everything
-else lives in its layer's package, each with its own ``__all__``: `ocfs2lab.clusters`,
-`ocfs2lab.experiment`, `ocfs2lab.observe`, `ocfs2lab.fs`, `ocfs2lab.node`, `ocfs2lab.host`,
-`ocfs2lab.vm`, `ocfs2lab.coverage`, `ocfs2lab.runner`, `ocfs2lab.spec`, `ocfs2lab.formats`,
-and every exception in `ocfs2lab.errors`. Names not listed there may change.
+recipes, recovery experiments and comparisons of kernels and of cluster stacks, the faults,
+the timeline, the main errors, the doctor, and the census and cleanup of what labs left on a
+host. Everything else lives in its layer's package, each with its own ``__all__``:
+`ocfs2lab.clusters`, `ocfs2lab.experiment`, `ocfs2lab.observe`, `ocfs2lab.fs`,
+`ocfs2lab.node`, `ocfs2lab.host`, `ocfs2lab.vm`, `ocfs2lab.coverage`, `ocfs2lab.runner`,
+`ocfs2lab.spec`, `ocfs2lab.formats`, and every exception in `ocfs2lab.errors`. Names not
+listed there may change.
 
 Specs (frozen, validated) say what to build; handles (context managers) are what was built:
 ``with Cluster(host, nodes=3) as c:`` builds the seed's deployment and undoes it on exit.
@@ -31,12 +32,12 @@ from ocfs2lab.experiment import (
 )
 from ocfs2lab.fs import HeartbeatRegion, O2cbCluster, OcfsVolume
 from ocfs2lab.host import DrbdResource, Host, LabVm, SshHost
-from ocfs2lab.kernel_ab import compare_kernels
+from ocfs2lab.kernel_ab import compare_kernels, compare_stacks
 from ocfs2lab.node import Node, SshNode
 from ocfs2lab.observe import EventKind, LabEventKind, Timeline
 from ocfs2lab.report import show_progress
 from ocfs2lab.runner import SshTarget
-from ocfs2lab.spec import ClusterSpec, DrbdSpec, NodeSpec, TimingSpec, VolumeSpec
+from ocfs2lab.spec import ClusterSpec, DrbdSpec, NodeSpec, PcmkSpec, TimingSpec, VolumeSpec
 from ocfs2lab.vm import ImageRecipe, KernelRecipe
 
 try:
@@ -66,6 +67,7 @@ __all__ = [
     "Ocfs2LabError",
     "OcfsVolume",
     "Partition",
+    "PcmkSpec",
     "RecoveryExperiment",
     "SpecError",
     "SshCluster",
@@ -79,6 +81,7 @@ __all__ = [
     "census",
     "cleanup",
     "compare_kernels",
+    "compare_stacks",
     "diagnose",
     "show_progress",
 ]

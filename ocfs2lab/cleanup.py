@@ -30,6 +30,8 @@ from ocfs2lab.node.container import LAB_LABEL
 from ocfs2lab.vm.ownership import owned_dirs, reap_stale
 
 log = logging.getLogger(__name__)
+
+
 @define
 class Census:
     """What of the labs (or anything OCFS2/DRBD) a host holds right now, and what lab

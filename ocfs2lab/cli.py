@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import attrs
 import typer
@@ -32,6 +32,7 @@ from ocfs2lab.demo import run_demo
 from ocfs2lab.doctor import Check, diagnose
 from ocfs2lab.errors import KernelBuildError, Ocfs2LabError, SpecError
 from ocfs2lab.experiment.criteria import failing, medians, parse_criteria
+from ocfs2lab.experiment.faults import FAULTS, FaultName
 from ocfs2lab.experiment.recovery import FIGURES, RecoveryExperiment
 from ocfs2lab.host.base import Host
 from ocfs2lab.host.local import LocalHost
@@ -260,9 +261,7 @@ def image_list(
     entries = cache_entries()
     if as_json:
         typer.echo(
-            json.dumps(
-                [{**asdict(e), "path": str(e.path)} for e in entries], indent=1, default=str
-            )
+            json.dumps([{**asdict(e), "path": str(e.path)} for e in entries], indent=1, default=str)
         )
         return
     table = Table(title=f"ocfs2lab cache ({cache_root()})")
@@ -473,8 +472,9 @@ def experiment(
     Exit status: 0, or 1 when --fail-if holds; 125 when the kernel cannot be built (git
     bisect skips the commit); 128 when the lab failed (git bisect stops).
     """
-    if fault not in ("kill", "freeze", "partition", "disk_stall"):
-        _fail(SpecError("fault", fault, "must be kill, freeze, partition or disk_stall"))
+    if fault not in FAULTS:
+        _fail(SpecError("fault", fault, f"must be one of {', '.join(FAULTS)}"))
+    fault_name = cast(FaultName, fault)
     try:
         criteria = parse_criteria(fail_if, (*FIGURES, "lost_writes")) if fail_if else ()
         recipe = _kernel_recipe(patch, tree, config, profile)
@@ -490,7 +490,7 @@ def experiment(
                 comparison = compare_kernels(
                     {"base": KernelRecipe(), tested: recipe},
                     nodes=nodes,
-                    fault=fault,  # type: ignore[arg-type]
+                    fault=fault_name,
                     victim=victim,
                     repeat=repeat,
                     timing=timing,
@@ -504,7 +504,9 @@ def experiment(
                 image = build_image(ImageRecipe(kernel=recipe), reporter=reporter)
                 with VmCluster(nodes, timing=timing, image=image, reporter=reporter) as cluster:
                     series = RecoveryExperiment(
-                        cluster, fault=fault, victim=victim  # type: ignore[arg-type]
+                        cluster,
+                        fault=fault_name,
+                        victim=victim,
                     ).run(repeat)
                 rows = series.rows()
                 result = {

@@ -153,8 +153,10 @@ def kernel_line(info: Mapping[str, object]) -> str:
         )
     tree = info.get("tree")
     if isinstance(tree, dict):
-        parts.append(f"tree {tree['path']} @ {str(tree['commit'])[:12]}"
-                     + (" (dirty)" if tree.get("dirty") else ""))
+        parts.append(
+            f"tree {tree['path']} @ {str(tree['commit'])[:12]}"
+            + (" (dirty)" if tree.get("dirty") else "")
+        )
     if info.get("profile"):
         parts.append(f"profile {info['profile']}")
     return ", ".join(parts)

@@ -21,6 +21,7 @@ LAB_ORDER = (
     "test_vm_cluster",
     "test_deploy",
     "test_ssh_cluster",
+    "test_pcmk",
     "test_example_seed",
     "test_example_vm_kill",
     "test_pytest_plugin",

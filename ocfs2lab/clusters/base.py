@@ -4,8 +4,9 @@ A cluster is a provisioner and a pipeline. The provisioner (a subclass's
 `_provision`) brings the nodes and the shared
 device: privileged containers on a host with a DRBD device, machines reached over SSH, or
 QEMU machines with a shared disk. The pipeline is written once, here: the timeline feeds,
-the o2cb stack (bootstrap on node 1, join on the others), the heartbeat region and the
-volume (mkfs.ocfs2, mount on every node), each registered for undo the moment it exists.
+the cluster stack (o2cb: bootstrap on node 1, join on the others, and the heartbeat region;
+or pcmk: corosync and dlm_controld), and the volume (mkfs.ocfs2, mount on every node), each
+registered for undo the moment it exists.
 
 Status, the workload, coverage, fsck and repair, rejoin and revive, node lookup and the
 faults are written once too, for every topology. A fault asks the node for the capability
@@ -28,6 +29,8 @@ from ocfs2lab.errors import HostError, LifecycleError, SpecError
 from ocfs2lab.experiment.faults import FAULTS, Fault, FaultName
 from ocfs2lab.fs.heartbeat import HeartbeatRegion
 from ocfs2lab.fs.o2cb import O2cbCluster
+from ocfs2lab.fs.pcmk import PcmkCluster
+from ocfs2lab.fs.stack import ClusterStack
 from ocfs2lab.fs.volume import FsckReport, OcfsVolume
 from ocfs2lab.fs.workload import SharedIoWorkload, WorkloadReport
 from ocfs2lab.host.base import Shell
@@ -38,6 +41,7 @@ from ocfs2lab.node.base import Node, Power, capable
 from ocfs2lab.observe.timeline import LabEventKind, Timeline
 from ocfs2lab.report import LogReporter, Reporter, phase
 from ocfs2lab.spec.cluster import ClusterSpec
+from ocfs2lab.spec.stack import PcmkSpec, StackName, check_stack
 from ocfs2lab.spec.storage import HeartbeatSpec, VolumeSpec
 
 log = logging.getLogger(__name__)
@@ -52,7 +56,8 @@ class ClusterStatus:
         nodes: Node names.
         kernel_nodes: Distinct kernels among the nodes that are up (boot ids): the real
             OCFS2 nodes.
-        online: Nodes whose ``o2cb cluster-status`` says online.
+        online: Nodes that take part in the cluster (o2cb: ``o2cb cluster-status`` says
+            online; pcmk: in a quorate corosync membership, dlm_controld answering).
         mounted: Nodes with the volume mounted.
         note: Why ``kernel_nodes`` may be smaller than ``len(nodes)`` (nodes that are down,
             or nodes that share a kernel).
@@ -83,13 +88,17 @@ class LabCluster(Lifecycle):
         timeline: Where kernel messages and lab actions go (a new one by default).
         reporter: Receives the phases.
         lab_id: The lab's id (a fresh one by default): it names the ledger on each machine.
+        stack: ``"o2cb"`` (the seed's: o2hb, o2net, o2dlm) or ``"pcmk"`` (corosync,
+            dlm_controld and the kernel's fs/dlm; one kernel per node, so not on containers).
+        pcmk: The pcmk stack's knobs (corosync's timers, fencing); only with ``"pcmk"``.
 
     Attributes:
         nodes: The cluster's nodes, node 1 first (after the provisioner).
         device: The shared block device's path on the nodes.
         timeline: Every kernel's messages and the lab's actions.
-        o2cb: The o2cb cluster (after the pipeline).
-        heartbeat: The heartbeat region (after the pipeline).
+        o2cb: The o2cb cluster (after the pipeline, with stack ``"o2cb"``).
+        pcmk: The pcmk cluster (after the pipeline, with stack ``"pcmk"``).
+        heartbeat: The heartbeat region (after the pipeline, with stack ``"o2cb"``).
         volume: The mounted volume (after the pipeline).
 
     Raises:
@@ -107,11 +116,16 @@ class LabCluster(Lifecycle):
         timeline: Timeline | None = None,
         reporter: Reporter | None = None,
         lab_id: str | None = None,
+        stack: StackName = "o2cb",
+        pcmk: PcmkSpec | None = None,
     ) -> None:
         self.spec = spec
         self.lab_id = check_lab_id(lab_id or new_lab_id())
         self.volume_spec = volume or VolumeSpec()
         self.heartbeat_mode = HeartbeatSpec(mode=heartbeat_mode).mode  # type: ignore[arg-type]
+        self.stack: StackName = check_stack(stack)
+        self._check_stack(pcmk)
+        self.pcmk_spec = pcmk or PcmkSpec()
         self.owned = owned
         self.deploy = deploy
         self.timeline = timeline if timeline is not None else Timeline()
@@ -119,9 +133,14 @@ class LabCluster(Lifecycle):
         self.nodes: list[Any] = []
         self.device = ""
         self.o2cb: O2cbCluster | None = None
+        self.pcmk: PcmkCluster | None = None
         self.heartbeat: HeartbeatRegion | None = None
         self.volume: OcfsVolume | None = None
         self._changes: dict[str, MachineChanges] = {}
+
+    #: Whether the topology gives each node a kernel of its own (the pcmk stack needs it:
+    #: a kernel is one DLM node).
+    kernel_per_node = True
 
     #: Whether the pipeline records its changes in a ledger on each node (machines of one
     #: kernel each: SSH and VM nodes; container nodes go with their containers).
@@ -134,12 +153,32 @@ class LabCluster(Lifecycle):
         """Name for messages."""
         return f"cluster {self.spec.name}"
 
+    def _check_stack(self, pcmk: PcmkSpec | None) -> None:
+        if pcmk is not None and self.stack != "pcmk":
+            raise SpecError("pcmk", pcmk, "is the pcmk stack's settings: pass stack='pcmk'")
+        if self.stack != "pcmk":
+            return
+        if not self.kernel_per_node:
+            raise SpecError(
+                "stack",
+                self.stack,
+                "needs a kernel per node (one kernel is one DLM node and holds one stack); "
+                f"a {type(self).__name__}'s nodes share the host's kernel: use VmCluster or "
+                "SshCluster",
+            )
+        if self.heartbeat_mode != "local":
+            raise SpecError(
+                "heartbeat_mode",
+                self.heartbeat_mode,
+                "is o2cb's disk heartbeat; the pcmk stack has none (leave it 'local')",
+            )
+
     # -- what a topology provides ------------------------------------------------------------
     def _provision(self) -> None:
         """Bring the nodes and the shared device (set ``nodes`` and ``device``)."""
         raise NotImplementedError
 
-    def _check_nodes(self, stack: O2cbCluster) -> None:
+    def _check_nodes(self, stack: ClusterStack) -> None:
         """Check the nodes before the pipeline changes anything on them (default: none).
 
         Args:
@@ -183,26 +222,46 @@ class LabCluster(Lifecycle):
         if self.deploy:
             self._deploy()
 
-    def _deploy(self) -> None:
-        rep = self.reporter
-        stack = O2cbCluster(
+    def _make_stack(self) -> ClusterStack:
+        if self.stack == "pcmk":
+            return PcmkCluster(
+                self.nodes,
+                self.spec,
+                self.pcmk_spec,
+                timeline=self.timeline,
+                changes=self.changes,
+                restore=self.restores_nodes,
+                comment=f"written by ocfs2lab (lab {self.lab_id})",
+            )
+        return O2cbCluster(
             self.nodes,
             self.spec,
             heartbeat_mode=self.heartbeat_mode,
             changes=self.changes,
             restore=self.restores_nodes,
         )
+
+    def _deploy(self) -> None:
+        rep = self.reporter
+        stack = self._make_stack()
         with self.step("check nodes"), phase(rep, "check nodes"):
             self._check_nodes(stack)
         with self.step("timeline"):
             self._feed_timeline()
             self.timeline.meta["kernel"] = self.kernel_provenance()
-        with self.step("o2cb"), phase(rep, "o2cb bootstrap and join"):
-            self._stack_starting()
-            self.o2cb = self.enter(stack)
-        self.heartbeat = HeartbeatRegion(
-            self.o2cb, HeartbeatSpec(mode=self.heartbeat_mode, device=self.device)
-        )
+            self.timeline.meta["stack"] = self.stack
+        if isinstance(stack, PcmkCluster):
+            with self.step("pcmk"), phase(rep, "corosync and dlm_controld"):
+                self._stack_starting()
+                self.pcmk = self.enter(stack)
+        else:
+            assert isinstance(stack, O2cbCluster)
+            with self.step("o2cb"), phase(rep, "o2cb bootstrap and join"):
+                self._stack_starting()
+                self.o2cb = self.enter(stack)
+            self.heartbeat = HeartbeatRegion(
+                self.o2cb, HeartbeatSpec(mode=self.heartbeat_mode, device=self.device)
+            )
         with self.step("volume"), phase(rep, "mkfs and mount"):
             self.volume = self.enter(
                 OcfsVolume(
@@ -213,11 +272,13 @@ class LabCluster(Lifecycle):
                     owned=self.owned,
                     heartbeat=self.heartbeat,
                     changes=self.changes,
+                    stack=self.stack,
                 )
             )
-        with self.step("heartbeat started"):
-            # Local mode: mounting started heartbeat on the volume itself.
-            self.heartbeat.wait_active(self.volume.uuid())
+        if self.heartbeat is not None:
+            with self.step("heartbeat started"):
+                # Local mode: mounting started heartbeat on the volume itself.
+                self.heartbeat.wait_active(self.volume.uuid())
 
     # -- lookup ------------------------------------------------------------------------------
     def node(self, which: str | int | Node) -> Any:
@@ -243,10 +304,11 @@ class LabCluster(Lifecycle):
     def _up_nodes(self) -> dict[str, Any]:
         return {n.spec.name: n for n in self.nodes if n.up}
 
-    def _live(self) -> tuple[O2cbCluster, OcfsVolume]:
-        if self.o2cb is None or self.volume is None:
+    def _live(self) -> tuple[ClusterStack, OcfsVolume]:
+        stack = self.o2cb if self.o2cb is not None else self.pcmk
+        if stack is None or self.volume is None:
             raise LifecycleError(f"{self.describe()} is not up", hint="use it inside `with`")
-        return self.o2cb, self.volume
+        return stack, self.volume
 
     def kernel_provenance(self) -> dict[str, Any]:
         """What kernel the nodes run: the ``uname -r`` of each node that is up (a lab VM
@@ -261,7 +323,7 @@ class LabCluster(Lifecycle):
     # -- using ---------------------------------------------------------------------------
     def status(self) -> ClusterStatus:
         """Which nodes are up, online and mounted, and how many kernels they run."""
-        o2cb, volume = self._live()
+        stack, volume = self._live()
         up = list(self._up_nodes().values())
         kernels = {n.boot_id() for n in up}
         notes = []
@@ -274,7 +336,7 @@ class LabCluster(Lifecycle):
             self.spec.name,
             tuple(n.spec.name for n in self.nodes),
             len(kernels),
-            tuple(n.spec.name for n in up if o2cb.online(n)),
+            tuple(n.spec.name for n in up if stack.online(n)),
             tuple(n.spec.name for n in up if volume.is_mounted(n)),
             "; ".join(notes),
         )
@@ -366,14 +428,14 @@ class LabCluster(Lifecycle):
             SpecError: Not a node of this cluster.
             HostError: The node is not up.
         """
-        o2cb, volume = self._live()
+        stack, volume = self._live()
         node = self.node(which)
         if not node.up:
             raise HostError(f"{node.spec.name} is down", hint="boot it first")
         # Booted again: its ledger is read afresh from the machine (what survived the boot).
         self._changes.pop(node.spec.name, None)
         with self.timeline.phase(f"rejoin {node.spec.name}", node=node.spec.name):
-            o2cb.rejoin(node)
+            stack.rejoin(node)
             volume.mount(node)
 
     def revive(self, which: str | int | Node) -> Any:
@@ -403,6 +465,17 @@ class LabCluster(Lifecycle):
             LabEventKind.FAULT_HEALED, f"revived {name}", node=name, data={"fault": "revive"}
         )
         return node
+
+    def acknowledge_fence(self, which: str | int | Node) -> None:
+        """Tell the pcmk stack that a node whose fence it asked for is down (with fencing
+        ``"manual"``, or a node the lab cannot power off): the DLM then recovers.
+
+        Raises:
+            SpecError: Not a pcmk cluster, or no fence request for that node is waiting.
+        """
+        if self.pcmk is None:
+            raise SpecError("stack", self.stack, "only the pcmk stack asks for fences")
+        self.pcmk.acknowledge_fence(self.node(which))
 
     @contextlib.contextmanager
     def down(self, which: str | int | Node) -> Iterator[Any]:

@@ -33,6 +33,7 @@ from ocfs2lab.observe.timeline import Timeline
 from ocfs2lab.parallel import run_parallel
 from ocfs2lab.report import Reporter, phase
 from ocfs2lab.spec.cluster import ClusterSpec, NetworkSpec, TimingSpec
+from ocfs2lab.spec.stack import PcmkSpec, StackName
 from ocfs2lab.spec.storage import DrbdSpec, VolumeSpec
 from ocfs2lab.vm.recipe import LabImage
 
@@ -72,10 +73,16 @@ class Cluster(LabCluster):
         timeline: Where the host kernel's messages and the lab's actions go.
         reporter: Receives the phases.
         image: The earlier name of ``node_image`` (deprecated).
+        stack: ``"o2cb"`` only: the containers share the host's kernel, which is one DLM
+            node and holds one stack; ``"pcmk"`` is refused (use a VM or SSH cluster).
+        pcmk: Refused with the stack.
 
     Raises:
         SpecError: Bad input, before anything is touched.
     """
+
+    #: Container nodes share the host's kernel: one DLM node, one stack (o2cb only).
+    kernel_per_node = False
 
     def __init__(
         self,
@@ -94,6 +101,8 @@ class Cluster(LabCluster):
         timeline: Timeline | None = None,
         reporter: Reporter | None = None,
         image: str | None = None,
+        stack: StackName = "o2cb",
+        pcmk: PcmkSpec | None = None,
     ) -> None:
         spec = (
             nodes
@@ -108,6 +117,8 @@ class Cluster(LabCluster):
             timeline=timeline,
             reporter=reporter,
             lab_id=lab_id,
+            stack=stack,
+            pcmk=pcmk,
         )
         if image is not None:
             warnings.warn(

@@ -11,20 +11,25 @@ refused on them; [`VmCluster`][ocfs2lab.clusters.vms.VmCluster] has all four.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 
+import attrs
 from attrs import frozen
 
 from ocfs2lab.clusters.base import LabCluster
 from ocfs2lab.errors import HostError, OwnershipError, ParseError, SpecError
+from ocfs2lab.formats.corosync import COROSYNC_CONF, DLM_CONF
 from ocfs2lab.fs.o2cb import CLUSTER_CONF, O2cbCluster
+from ocfs2lab.fs.pcmk import COROSYNC_UNIT, DLM_UNIT, PcmkCluster
+from ocfs2lab.fs.stack import ClusterStack
 from ocfs2lab.host.state import all_ledgers
 from ocfs2lab.node.ssh import SshNode
 from ocfs2lab.observe.timeline import Timeline
 from ocfs2lab.parallel import run_parallel
 from ocfs2lab.report import Reporter
 from ocfs2lab.spec.cluster import ClusterSpec, NetworkSpec, TimingSpec
+from ocfs2lab.spec.stack import PcmkSpec, StackName
 from ocfs2lab.spec.storage import VolumeSpec
 
 log = logging.getLogger(__name__)
@@ -67,11 +72,16 @@ def check_machines(nodes: Sequence[SshNode], device: str, network: NetworkSpec) 
         )
 
 
-#: One command that shows a machine's o2cb state: the registered clusters, the OCFS2 mount
-#: points and ``cluster.conf`` (parsed by `parse_o2cb_state`).
+#: One command that shows a machine's cluster state: the registered o2cb clusters, the OCFS2
+#: mount points, the userspace stack's daemons that run, ``corosync.conf``, ``dlm.conf`` and
+#: ``cluster.conf`` (parsed by `parse_o2cb_state`).
 O2CB_STATE_SCRIPT = (
     "ls -1 /sys/kernel/config/cluster 2>/dev/null; echo @@; "
     "awk '$3 == \"ocfs2\" {print $2}' /proc/mounts; echo @@; "
+    f"for u in {COROSYNC_UNIT} {DLM_UNIT}; do "
+    'systemctl is-active --quiet "$u" 2>/dev/null && echo "$u"; done; echo @@; '
+    f"cat {COROSYNC_CONF} 2>/dev/null || echo @none; echo @@; "
+    f"cat {DLM_CONF} 2>/dev/null || echo @none; echo @@; "
     f"cat {CLUSTER_CONF} 2>/dev/null || echo @none"
 )
 
@@ -84,11 +94,16 @@ class O2cbState:
         clusters: Registered o2cb clusters (configfs).
         mounts: OCFS2 mount points.
         conf: The text of ``/etc/ocfs2/cluster.conf`` (``None``: there is none).
+        daemons: The userspace stack's units that run (``corosync.service``,
+            ``dlm.service``).
+        files: The userspace stack's files by path (``None``: there is none).
     """
 
     clusters: tuple[str, ...]
     mounts: tuple[str, ...]
     conf: str | None
+    daemons: tuple[str, ...] = ()
+    files: dict[str, str | None] = attrs.field(factory=dict)
 
 
 def parse_o2cb_state(text: str) -> O2cbState:
@@ -97,14 +112,23 @@ def parse_o2cb_state(text: str) -> O2cbState:
     Raises:
         ParseError: Not that output.
     """
-    parts = text.split("@@\n", 2)
-    if len(parts) != 3:
-        raise ParseError("o2cb state", "expected three parts separated by @@", text=text)
-    clusters, mounts, conf = parts
+    parts = text.split("@@\n", 5)
+    if len(parts) not in (3, 6):
+        raise ParseError("o2cb state", "expected three or six parts separated by @@", text=text)
+
+    def content(part: str) -> str | None:
+        return None if part.strip() == "@none" else part
+
+    if len(parts) == 3:
+        clusters, mounts, conf = parts
+        return O2cbState(tuple(clusters.split()), tuple(mounts.split()), content(conf))
+    clusters, mounts, daemons, corosync, dlm, conf = parts
     return O2cbState(
         tuple(clusters.split()),
         tuple(mounts.split()),
-        None if conf.strip() == "@none" else conf,
+        content(conf),
+        tuple(daemons.split()),
+        {COROSYNC_CONF: content(corosync), DLM_CONF: content(dlm)},
     )
 
 
@@ -114,11 +138,22 @@ class ForeignState:
     def __init__(self, node: SshNode, state: O2cbState, owners: dict[str, str]) -> None:
         self.node = node
         self.state = state
-        #: Registered clusters a lab's ledger on the machine names: cluster -> lab id.
+        #: Registered clusters (and started units) a lab's ledger on the machine names:
+        #: cluster or unit -> lab id.
         self.owners = owners
 
-    def problems(self, conf_text: str) -> tuple[list[str], list[str]]:
-        """``(refused always, refused unless force)``, in words."""
+    def problems(
+        self, conf_text: str, *, files: Mapping[str, str] | None = None
+    ) -> tuple[list[str], list[str]]:
+        """``(refused always, refused unless force)``, in words.
+
+        Args:
+            conf_text: The ``cluster.conf`` the lab would write (the o2cb stack).
+            files: For the pcmk stack instead, the files the lab would write by path
+                (``corosync.conf``, ``dlm.conf``).
+        """
+        if files is not None:
+            return self._pcmk_problems(files)
         name = self.node.spec.name
         hard = [
             f"{name}: cluster {c} of lab {lab} is registered (end that lab first: "
@@ -142,6 +177,33 @@ class ForeignState:
             )
         return hard, soft
 
+    def _mounted(self) -> list[str]:
+        return [
+            f"{self.node.spec.name}: OCFS2 is mounted on {mp}, which the lab did not mount (the "
+            "lab never unmounts a file system it did not mount: unmount it yourself)"
+            for mp in self.state.mounts
+        ]
+
+    def _pcmk_problems(self, files: Mapping[str, str]) -> tuple[list[str], list[str]]:
+        name = self.node.spec.name
+        hard = self._mounted()
+        for unit in self.state.daemons:
+            lab = self.owners.get(unit)
+            hard.append(
+                f"{name}: {unit} runs, started by lab {lab} (end that lab first: "
+                "`ocfs2lab cleanup --ssh ...`)"
+                if lab
+                else f"{name}: {unit} runs and no lab started it (the machine is in a cluster "
+                "of its own; the lab never stops a daemon it did not start: stop it yourself)"
+            )
+        soft = [
+            f"{name}: {path} exists and differs from the lab's (force: it is kept as a backup "
+            "and restored byte for byte on exit)"
+            for path, text in files.items()
+            if self.state.files.get(path) not in (None, text)
+        ]
+        return hard, soft
+
     @property
     def foreign_clusters(self) -> list[str]:
         """Registered clusters no lab's ledger names."""
@@ -156,7 +218,8 @@ def look_at(node: SshNode) -> ForeignState:
         e.key: lab
         for lab, entries in all_ledgers(node).items()
         for e in entries
-        if e.kind == "cluster" and e.key in state.clusters
+        if (e.kind == "cluster" and e.key in state.clusters)
+        or (e.kind == "service" and e.key in state.daemons)
     }
     return ForeignState(node, state, owners)
 
@@ -191,6 +254,11 @@ class SshCluster(LabCluster):
         reporter: Receives the phases.
         lab_id: The lab's id; it names the ledger the lab writes on each machine before each
             change ([`ocfs2lab.host.changes`][ocfs2lab.host.changes]).
+        stack: ``"o2cb"`` or ``"pcmk"`` (corosync, dlm_controld, fs/dlm: the machines need
+            the ``corosync`` and ``dlm-controld`` packages). The lab cannot power SSH
+            machines off, so a pcmk fence request waits until you fenced the machine
+            yourself and called ``acknowledge_fence``.
+        pcmk: The pcmk stack's knobs.
 
     Raises:
         SpecError: Bad input, before any node is touched.
@@ -211,6 +279,8 @@ class SshCluster(LabCluster):
         timeline: Timeline | None = None,
         reporter: Reporter | None = None,
         lab_id: str | None = None,
+        stack: StackName = "o2cb",
+        pcmk: PcmkSpec | None = None,
     ) -> None:
         node_list = list(nodes)
         if not node_list:
@@ -230,6 +300,8 @@ class SshCluster(LabCluster):
             timeline=timeline,
             reporter=reporter,
             lab_id=lab_id,
+            stack=stack,
+            pcmk=pcmk,
         )
         self.force = force
         # The machines exist: they are the cluster's from the start.
@@ -239,16 +311,24 @@ class SshCluster(LabCluster):
     def _provision(self) -> None:
         """Nothing to make: the machines and the device exist."""
 
-    def _check_nodes(self, stack: O2cbCluster) -> None:
+    def _check_nodes(self, stack: ClusterStack) -> None:
         if not self.owned:
             raise OwnershipError(
                 f"refusing to wipe and format {self.device}: the lab did not create it",
                 hint="pass owned=True only for a device you mean to lose",
             )
         self.check_nodes()
-        self.check_foreign_state(stack.conf.render())
+        if isinstance(stack, PcmkCluster):
+            self.check_foreign_state(
+                "", files={COROSYNC_CONF: stack.corosync_conf, DLM_CONF: stack.dlm_conf}
+            )
+        else:
+            assert isinstance(stack, O2cbCluster)
+            self.check_foreign_state(stack.conf.render())
 
-    def check_foreign_state(self, conf_text: str) -> None:
+    def check_foreign_state(
+        self, conf_text: str, *, files: Mapping[str, str] | None = None
+    ) -> None:
         """Refuse, before anything is changed on any node, OCFS2 state the lab does not own.
 
         Always refused: a cluster another lab registered, an OCFS2 mount. Refused unless
@@ -256,8 +336,13 @@ class SshCluster(LabCluster):
         and registered again on exit), a ``cluster.conf`` that differs from the lab's (with
         ``force`` it is kept and restored byte for byte on exit).
 
+        With the pcmk stack: an OCFS2 mount, or corosync or dlm_controld running, are
+        always refused; a ``corosync.conf`` or ``dlm.conf`` that differs from the lab's is
+        refused unless ``force``. Registered o2cb clusters do not matter to it.
+
         Args:
-            conf_text: The ``cluster.conf`` the lab would write.
+            conf_text: The ``cluster.conf`` the lab would write (o2cb).
+            files: The pcmk stack's files the lab would write, by path (pcmk).
 
         Raises:
             OwnershipError: Naming every problem on every node, and what ``force`` does.
@@ -268,7 +353,7 @@ class SshCluster(LabCluster):
         hard: list[str] = []
         soft: list[str] = []
         for found in looks:
-            h, s = found.problems(conf_text)
+            h, s = found.problems(conf_text, files=files)
             hard += h
             soft += s
         if hard or (soft and not self.force):
@@ -278,6 +363,8 @@ class SshCluster(LabCluster):
                 if soft and not hard
                 else "clear what is named first; the lab touched nothing",
             )
+        if files is not None:
+            return
         for found in looks:
             for cluster in found.foreign_clusters:
                 self._set_aside(found.node, cluster)

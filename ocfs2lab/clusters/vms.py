@@ -24,7 +24,7 @@ from ocfs2lab.clusters.base import LabCluster
 from ocfs2lab.clusters.machines import check_machines
 from ocfs2lab.coverage import GcovTree, kernel_tree_of
 from ocfs2lab.errors import LifecycleError, SpecError
-from ocfs2lab.fs.o2cb import O2cbCluster
+from ocfs2lab.fs.stack import ClusterStack
 from ocfs2lab.lifecycle import Lifecycle
 from ocfs2lab.node.base import Node
 from ocfs2lab.node.vm import VmNode
@@ -33,6 +33,7 @@ from ocfs2lab.parallel import run_parallel
 from ocfs2lab.report import LogReporter, Reporter, phase
 from ocfs2lab.spec import rules
 from ocfs2lab.spec.cluster import ClusterSpec, NetworkSpec, TimingSpec
+from ocfs2lab.spec.stack import PcmkSpec, StackName
 from ocfs2lab.spec.storage import VolumeSpec
 from ocfs2lab.vm.image import build_image
 from ocfs2lab.vm.ownership import claim_dir, reap_stale
@@ -238,6 +239,10 @@ class VmCluster(LabCluster):
         snapshots: Start nodes (and revive them) from saved states, saved at the first
             start of each node identity; ``False`` boots cold always. Default: on, unless
             ``$OCFS2LAB_SNAPSHOTS`` is ``0`` ([`ocfs2lab.vm.states`][ocfs2lab.vm.states]).
+        stack: ``"o2cb"`` (the seed's) or ``"pcmk"`` (corosync, dlm_controld and fs/dlm;
+            the lab fences a dead node by powering it off, see
+            [`PcmkCluster`][ocfs2lab.fs.pcmk.PcmkCluster]).
+        pcmk: The pcmk stack's knobs (corosync's timers, fencing).
 
     Attributes:
         machines: The provisioner ([`VmMachines`][ocfs2lab.clusters.vms.VmMachines]).
@@ -270,6 +275,8 @@ class VmCluster(LabCluster):
         deploy: bool = True,
         reporter: Reporter | None = None,
         snapshots: bool | None = None,
+        stack: StackName = "o2cb",
+        pcmk: PcmkSpec | None = None,
     ) -> None:
         spec = (
             nodes
@@ -286,6 +293,8 @@ class VmCluster(LabCluster):
             owned=True,  # the lab makes the disk: it may wipe and format it
             deploy=deploy,
             reporter=reporter,
+            stack=stack,
+            pcmk=pcmk,
         )
         self.device = SHARED_DEVICE
         self.machines = VmMachines(
@@ -364,7 +373,7 @@ class VmCluster(LabCluster):
         self.enter(self.machines)
         self.nodes = list(self.machines.vms)
 
-    def _check_nodes(self, stack: O2cbCluster) -> None:
+    def _check_nodes(self, stack: ClusterStack) -> None:
         self.check_nodes()
 
     def check_nodes(self) -> None:

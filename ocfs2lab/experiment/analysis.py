@@ -18,6 +18,7 @@ from attrs import frozen
 from ocfs2lab.formats.kmsg import ERROR_KINDS, EventKind
 from ocfs2lab.observe.timeline import TimelineEvent
 from ocfs2lab.spec.cluster import TimingSpec
+from ocfs2lab.spec.stack import PcmkSpec
 
 #: Kernel events about the victim that show a survivor noticed it was gone.
 DETECTION_KINDS = frozenset(
@@ -65,6 +66,13 @@ class RecoveryTimes:
         dlm_errors: Per node, how many failed lock requests it logged after the fault
             (a node evicted while frozen that runs on logs them).
         kernel_errors: Kernel BUG, oops, WARNING, panic or hung-task lines after the fault.
+        stack: The cluster stack (``o2cb`` or ``pcmk``). On pcmk, ``connection_lost`` is
+            knet's link to the victim going down, ``evicted`` fs/dlm's ``remove member``,
+            ``recovery_begin``/``recovery_end`` fs/dlm's ``dlm_recover`` and its ``done``
+            line; there is no recovery master.
+        membership: pcmk: corosync formed a membership without the victim.
+        fence_requested: pcmk: a survivor's dlm_controld asked for the victim's fence.
+        fence_done: pcmk: the fence agent reported the victim fenced.
     """
 
     detected: float | None
@@ -81,11 +89,63 @@ class RecoveryTimes:
     in_order: bool
     dlm_errors: tuple[tuple[str, int], ...]
     kernel_errors: tuple[str, ...]
+    stack: str = "o2cb"
+    membership: float | None = None
+    fence_requested: float | None = None
+    fence_done: float | None = None
 
     @property
     def complete(self) -> bool:
         """Every survivor step was seen (eviction through journal replay)."""
         return None not in (self.evicted, self.recovery_end, self.replay_end)
+
+
+#: pcmk: events about the victim that show a survivor noticed it was gone.
+PCMK_DETECTION_KINDS = frozenset(
+    {
+        EventKind.COROSYNC_LINK_DOWN,
+        EventKind.COROSYNC_MEMBERSHIP,
+        EventKind.FSDLM_CONNECTION_CLOSED,
+        EventKind.FSDLM_MEMBER_REMOVED,
+        EventKind.OCFS2_NODE_DOWN,
+        EventKind.FENCE_REQUEST,
+    }
+)
+#: pcmk: the survivors' steps, in the order the stack takes them (membership, fencing, the
+#: DLM's recovery, the journal replay). The fence request is not among them: dlm_controld
+#: asks for the fence the moment corosync tells it of the new membership, and the daemons'
+#: lines reach the kernel log through the journal, a few hundred milliseconds apart.
+PCMK_SURVIVOR_ORDER = (
+    "membership",
+    "fence_done",
+    "recovery_begin",
+    "recovery_end",
+    "replay_begin",
+    "replay_end",
+)
+#: Per stack, what a survivor logs once it evicted the victim, ended the DLM's recovery and
+#: replayed the victim's journal (``True``: the event names the victim).
+RECOVERY_STEPS: dict[str, tuple[tuple[EventKind, bool], ...]] = {
+    "o2cb": (
+        (EventKind.DLM_EVICTED, True),
+        (EventKind.RECOVERY_END, False),
+        (EventKind.JOURNAL_REPLAY_END, True),
+    ),
+    "pcmk": (
+        (EventKind.FSDLM_MEMBER_REMOVED, True),
+        (EventKind.FSDLM_RECOVER_DONE, False),
+        (EventKind.JOURNAL_REPLAY_END, True),
+    ),
+}
+
+
+def names_node(event: TimelineEvent, number: int) -> bool:
+    """Whether ``event`` is about node ``number`` (its node, or one of the nodes a
+    membership change lists)."""
+    if event.about == number:
+        return True
+    members = event.kernel.members if event.kernel is not None else None
+    return event.kind is EventKind.COROSYNC_MEMBERSHIP and number in (members or ())
 
 
 def _first(
@@ -103,7 +163,7 @@ def _first(
             e.time >= after
             and e.kind in wanted
             and e.node in names
-            and (about is None or e.about == about)
+            and (about is None or names_node(e, about))
         ):
             return e
     return None
@@ -116,24 +176,25 @@ def analyze_recovery(
     victim: int,
     survivors: Iterable[str],
     names: Mapping[int, str] | None = None,
+    stack: str = "o2cb",
 ) -> RecoveryTimes:
     """Read the survivors' recovery of ``victim`` from timeline events.
 
     Args:
         events: Timeline events in time order (others are ignored).
         fault_time: Host time the fault took effect.
-        victim: The victim's o2cb node number.
+        victim: The victim's node number.
         survivors: Names of the nodes that kept running.
         names: Node number to name (to name a recovery master that another node reports).
+        stack: The cluster stack, ``o2cb`` or ``pcmk`` (whose events differ).
 
     Returns:
         The times and facts found.
     """
+    if stack == "pcmk":
+        return _analyze_pcmk(events, fault_time=fault_time, victim=victim, survivors=survivors)
     alive = list(survivors)
     after = fault_time
-
-    def rel(e: TimelineEvent | None) -> float | None:
-        return None if e is None else e.time - fault_time
 
     detected = _first(events, DETECTION_KINDS, nodes=alive, about=victim, after=after)
     lost = _first(events, {EventKind.O2NET_LOST}, nodes=alive, about=victim, after=after)
@@ -159,6 +220,74 @@ def analyze_recovery(
     replay_end = _first(
         events, {EventKind.JOURNAL_REPLAY_END}, nodes=alive, about=victim, after=after
     )
+    return _times(
+        events,
+        fault_time,
+        order=[lost, evicted, begin, end, replay_begin, replay_end],
+        detected=detected,
+        connection_lost=lost,
+        evicted=evicted,
+        recovery_begin=begin,
+        recovery_end=end,
+        replay_begin=replay_begin,
+        replay_end=replay_end,
+        recovery_master=master,
+    )
+
+
+def _times(
+    events: Sequence[TimelineEvent],
+    fault_time: float,
+    *,
+    order: Sequence[TimelineEvent | None],
+    detected: TimelineEvent | None,
+    connection_lost: TimelineEvent | None,
+    evicted: TimelineEvent | None,
+    recovery_begin: TimelineEvent | None,
+    recovery_end: TimelineEvent | None,
+    replay_begin: TimelineEvent | None,
+    replay_end: TimelineEvent | None,
+    recovery_master: str | None,
+    stack: str = "o2cb",
+    membership: TimelineEvent | None = None,
+    fence_requested: TimelineEvent | None = None,
+    fence_done: TimelineEvent | None = None,
+) -> RecoveryTimes:
+    """The times of the steps found (seconds after the fault), and what followed."""
+
+    def rel(e: TimelineEvent | None) -> float | None:
+        return None if e is None else e.time - fault_time
+
+    fenced, errors, dlm = _aftermath(events, fault_time)
+    seen = [e.time for e in order if e is not None]
+    return RecoveryTimes(
+        detected=rel(detected),
+        connection_lost=rel(connection_lost),
+        evicted=rel(evicted),
+        recovery_begin=rel(recovery_begin),
+        recovery_end=rel(recovery_end),
+        replay_begin=rel(replay_begin),
+        replay_end=rel(replay_end),
+        recovery_master=recovery_master,
+        replayed_by=replay_end.node if replay_end else None,
+        replayed_slot=(
+            replay_end.kernel.slot if replay_end is not None and replay_end.kernel else None
+        ),
+        fenced=fenced,
+        in_order=seen == sorted(seen),
+        dlm_errors=dlm,
+        kernel_errors=errors,
+        stack=stack,
+        membership=rel(membership),
+        fence_requested=rel(fence_requested),
+        fence_done=rel(fence_done),
+    )
+
+
+def _aftermath(
+    events: Sequence[TimelineEvent], after: float
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, int], ...]]:
+    """Nodes that fenced themselves, kernel errors, failed lock requests per node."""
     fenced: list[str] = []
     for e in events:
         if e.time >= after and e.kind in FENCE_KINDS and e.node and e.node not in fenced:
@@ -172,26 +301,76 @@ def analyze_recovery(
     for e in events:
         if e.time >= after and e.kind is EventKind.DLM_ERROR and e.node:
             dlm[e.node] = dlm.get(e.node, 0) + 1
-    steps = [lost, evicted, begin, end, replay_begin, replay_end]
-    seen = [e.time for e in steps if e is not None]
-    return RecoveryTimes(
-        detected=rel(detected),
-        connection_lost=rel(lost),
-        evicted=rel(evicted),
-        recovery_begin=rel(begin),
-        recovery_end=rel(end),
-        replay_begin=rel(replay_begin),
-        replay_end=rel(replay_end),
-        recovery_master=master,
-        replayed_by=replay_end.node if replay_end else None,
-        replayed_slot=(
-            replay_end.kernel.slot if replay_end is not None and replay_end.kernel else None
+    return tuple(fenced), errors, tuple(sorted(dlm.items()))
+
+
+def _analyze_pcmk(
+    events: Sequence[TimelineEvent],
+    *,
+    fault_time: float,
+    victim: int,
+    survivors: Iterable[str],
+) -> RecoveryTimes:
+    alive = list(survivors)
+    after = fault_time
+
+    def first(kinds: Iterable[EventKind], about: int | None, since: float = after) -> Any:
+        return _first(events, kinds, nodes=alive, about=about, after=since)
+
+    token = first({EventKind.COROSYNC_TOKEN_LOST}, None)
+    about = first(PCMK_DETECTION_KINDS, victim)
+    detected = min((e for e in (token, about) if e is not None), key=lambda e: e.time, default=None)
+    lost = first({EventKind.COROSYNC_LINK_DOWN}, victim)
+    membership = next(
+        (
+            e
+            for e in events
+            if e.time >= after
+            and e.kind is EventKind.COROSYNC_MEMBERSHIP
+            and e.node in alive
+            and e.kernel is not None
+            and e.kernel.detail == "left"
+            and victim in (e.kernel.members or ())
         ),
-        fenced=tuple(fenced),
-        in_order=seen == sorted(seen),
-        dlm_errors=tuple(sorted(dlm.items())),
-        kernel_errors=errors,
+        None,
     )
+    requested = first({EventKind.FENCE_REQUEST}, victim)
+    done = first({EventKind.FENCE_DONE}, victim)
+    begin = first({EventKind.FSDLM_RECOVER_BEGIN}, None, done.time if done else after)
+    removed = first({EventKind.FSDLM_MEMBER_REMOVED}, victim)
+    end = first({EventKind.FSDLM_RECOVER_DONE}, None, begin.time) if begin else None
+    replay_begin = first({EventKind.JOURNAL_REPLAY_BEGIN}, victim)
+    replay_end = first({EventKind.JOURNAL_REPLAY_END}, victim)
+    return _times(
+        events,
+        fault_time,
+        order=[membership, done, begin, end, replay_begin, replay_end],
+        detected=detected,
+        connection_lost=lost,
+        evicted=removed,
+        recovery_begin=begin,
+        recovery_end=end,
+        replay_begin=replay_begin,
+        replay_end=replay_end,
+        recovery_master=None,
+        stack="pcmk",
+        membership=membership,
+        fence_requested=requested,
+        fence_done=done,
+    )
+
+
+def pcmk_theory(pcmk: PcmkSpec) -> dict[str, float]:
+    """What corosync's timers predict, in seconds after a node's death.
+
+    * ``token``: the others stop waiting for the token.
+    * ``detect``: token and consensus: a membership without the node is formed.
+    * ``evict_latest``: detection, plus room for fencing and dlm_controld's reaction
+      (30 s under emulation).
+    """
+    token = pcmk.token_ms / 1000
+    detect = pcmk.detect_after_s
+    return {"token": token, "detect": detect, "evict_latest": detect + 30.0, "idle": 0.0}
 
 
 def theory(timing: TimingSpec) -> dict[str, float]:

@@ -29,7 +29,14 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from attrs import asdict, field, frozen
 
 from ocfs2lab.errors import CommandFailed, HostError, Ocfs2LabError, SpecError, WaitTimeout
-from ocfs2lab.experiment.analysis import RecoveryTimes, analyze_recovery, spread, theory
+from ocfs2lab.experiment.analysis import (
+    RECOVERY_STEPS,
+    RecoveryTimes,
+    analyze_recovery,
+    pcmk_theory,
+    spread,
+    theory,
+)
 from ocfs2lab.experiment.faults import FAULTS, Fault, FaultName
 from ocfs2lab.formats.kmsg import ERROR_KINDS, EventKind
 from ocfs2lab.fs.volume import FsckReport
@@ -46,6 +53,7 @@ from ocfs2lab.observe.timeline import (
 )
 from ocfs2lab.parallel import run_parallel
 from ocfs2lab.spec.cluster import ClusterSpec, TimingSpec
+from ocfs2lab.spec.stack import PcmkSpec
 from ocfs2lab.spec.storage import VolumeSpec
 from ocfs2lab.wait import wait_until
 
@@ -92,6 +100,8 @@ class RecoveryReport:
         duration: Seconds the run took.
         kernel: The kernel the cluster ran (release; for lab kernels the recipe key,
             patches, tree commit and profile).
+        stack: The cluster stack (``o2cb`` or ``pcmk``).
+        pcmk: The pcmk stack's knobs (with ``pcmk``).
     """
 
     run: int
@@ -111,6 +121,8 @@ class RecoveryReport:
     events: tuple[TimelineEvent, ...]
     duration: float
     kernel: dict[str, Any] = field(factory=dict)
+    stack: str = "o2cb"
+    pcmk: PcmkSpec | None = None
 
     @property
     def lost_writes(self) -> int:
@@ -122,7 +134,10 @@ class RecoveryReport:
 
     @property
     def theory(self) -> dict[str, float]:
-        """What the timing knobs predict (see [`theory`][ocfs2lab.experiment.analysis.theory])."""
+        """What the timing knobs predict (see [`theory`][ocfs2lab.experiment.analysis.theory]
+        and, on pcmk, [`pcmk_theory`][ocfs2lab.experiment.analysis.pcmk_theory])."""
+        if self.stack == "pcmk":
+            return pcmk_theory(self.pcmk or PcmkSpec())
         return theory(self.timing)
 
     def row(self) -> dict[str, Any]:
@@ -147,6 +162,9 @@ class RecoveryReport:
                 else t.recovery_end - t.recovery_begin
             ),
             "replay_end_s": t.replay_end,
+            "membership_s": t.membership,
+            "fence_requested_s": t.fence_requested,
+            "fence_done_s": t.fence_done,
             "recovery_master": t.recovery_master,
             "fenced": ",".join(t.fenced),
             "victim_fate": self.victim_fate,
@@ -157,8 +175,12 @@ class RecoveryReport:
             "lost_writes": self.lost_writes,
             "in_order": t.in_order,
             "dlm_errors": sum(n for _, n in t.dlm_errors),
+            "stack": self.stack,
             "dead_threshold": self.timing.dead_threshold,
             "idle_timeout_ms": self.timing.idle_timeout_ms,
+            "token_ms": self.pcmk.token_ms if self.pcmk else None,
+            "consensus_ms": self.pcmk.consensus if self.pcmk else None,
+            "fencing": self.pcmk.fencing if self.pcmk else None,
             "duration_s": self.duration,
             "kernel_release": self.kernel.get("release"),
             "kernel_key": self.kernel.get("key"),
@@ -171,10 +193,17 @@ class RecoveryReport:
             return "-" if v is None else f"{v:.1f}s"
 
         t = self.times
+        middle = (
+            f"membership {f(t.membership)}, fenced {f(t.fence_done)}, removed "
+            f"{f(t.evicted)}, recovery end {f(t.recovery_end)}"
+            if self.stack == "pcmk"
+            else f"evicted {f(t.evicted)}, recovery end {f(t.recovery_end)} (master "
+            f"{t.recovery_master})"
+        )
         return (
-            f"run {self.run}: {self.fault} {self.victim}: detected {f(t.detected)}, evicted "
-            f"{f(t.evicted)}, recovery end {f(t.recovery_end)} (master {t.recovery_master}), "
-            f"replay end {f(t.replay_end)}; fenced {list(t.fenced) or 'none'}; victim "
+            f"run {self.run}: {self.stack} {self.fault} {self.victim}: detected "
+            f"{f(t.detected)}, {middle}, replay end {f(t.replay_end)}; fenced itself "
+            f"{list(t.fenced) or 'none'}; victim "
             f"{self.victim_fate}; {self.writes.acknowledged} acked writes, "
             f"{self.lost_writes} lost"
             + (
@@ -195,6 +224,8 @@ FIGURES = (
     "recovery_s",
     "replay_end_s",
     "max_stall_s",
+    "membership_s",
+    "fence_done_s",
 )
 
 
@@ -253,6 +284,12 @@ class ExperimentCluster(Protocol):
     spec: ClusterSpec
     volume_spec: VolumeSpec
     timeline: Timeline
+    pcmk_spec: PcmkSpec
+
+    @property
+    def stack(self) -> str:
+        """The cluster stack: ``o2cb`` or ``pcmk``."""
+        ...
 
     @property
     def nodes(self) -> Sequence[WriterNode]:
@@ -334,6 +371,7 @@ class RecoveryExperiment:
         self.revive = revive
         self.runs = 0
         self.kernel: dict[str, Any] = cluster.kernel_provenance()
+        self.stack = cluster.stack
         self._revive_error: str | None = None
         self._repair: FsckReport | None = None
 
@@ -414,6 +452,7 @@ class RecoveryExperiment:
             victim=self.victim.spec.number,
             survivors=[n.spec.name for n in self.survivors],
             names={n.spec.number: n.spec.name for n in cluster.nodes},
+            stack=self.stack,
         )
         report = RecoveryReport(
             run=run,
@@ -433,6 +472,8 @@ class RecoveryExperiment:
             events=tuple(events),
             duration=time.monotonic() - started,
             kernel=self.kernel,
+            stack=self.stack,
+            pcmk=cluster.pcmk_spec if self.stack == "pcmk" else None,
         )
         timeline.record(LabEventKind.NOTE, report.summary(), data=report.row())
         log.info("%s", report.summary())
@@ -492,7 +533,10 @@ class RecoveryExperiment:
         run_parallel(list(writers), stop)
 
     def _deadline(self) -> float:
-        t = theory(self.cluster.spec.timing)
+        if self.stack == "pcmk":
+            t = pcmk_theory(self.cluster.pcmk_spec)
+        else:
+            t = theory(self.cluster.spec.timing)
         return t["evict_latest"] + t["idle"] + SLACK
 
     def _wait_recovery(self, fault_time: float) -> float:
@@ -513,11 +557,13 @@ class RecoveryExperiment:
         def on_survivor(e: TimelineEvent) -> bool:
             return e.node in survivors
 
+        steps = [
+            Expect(kind, about=number if names_victim else None, where=on_survivor)
+            for kind, names_victim in RECOVERY_STEPS[self.stack]
+        ]
         try:
             matched = self.cluster.timeline.expect(
-                Expect(EventKind.DLM_EVICTED, about=number, where=on_survivor),
-                Expect(EventKind.RECOVERY_END, where=on_survivor),
-                Expect(EventKind.JOURNAL_REPLAY_END, about=number, where=on_survivor),
+                *steps,
                 after=fault_time,
                 timeout=self._deadline(),
                 forbid=forbid,
@@ -580,6 +626,11 @@ class RecoveryExperiment:
             )
             if fenced or not _running(self.victim):
                 return "fenced"
+            if self.stack == "pcmk":
+                # No fence: the victim either stayed a member (a stall the membership did
+                # not notice) or was removed and runs on.
+                removed = about_victim(EventKind.FSDLM_MEMBER_REMOVED, fault_time)
+                return "evicted_running" if removed else "survived"
             if about_victim(EventKind.O2NET_CONNECTED, since):
                 evicted = about_victim(EventKind.DLM_EVICTED, fault_time)
                 return "evicted_running" if evicted else "survived"

@@ -1,4 +1,6 @@
-"""Kernel log lines as typed events: o2net, o2hb, o2quo, o2dlm, ocfs2, DRBD and kernel errors.
+"""Kernel log lines as typed events: o2net, o2hb, o2quo, o2dlm, ocfs2, DRBD, fs/dlm, kernel
+errors, and the userspace stack's daemons (corosync, dlm_controld and the lab's fence agent,
+whose journal lines the lab forwards into the kernel log).
 
 [`parse_kernel_line`][ocfs2lab.formats.kmsg.parse_kernel_line] turns one line of kernel text into a
 [`KernelEvent`][ocfs2lab.formats.kmsg.KernelEvent]. The line may carry what the various readers add
@@ -124,6 +126,44 @@ class EventKind(enum.StrEnum):
     """``ocfs2: File system on device ... was not unmounted cleanly, recovering it.``."""
     OCFS2_ERROR = "ocfs2_error"
     """``OCFS2: ERROR (device ...)`` or ``OCFS2: abort``: on-disk inconsistency."""
+    OCFS2_NODE_DOWN = "ocfs2_node_down"
+    """``ocfs2: Node N/S down. Initiating recovery.``: fs/dlm told ocfs2 (userspace stack)
+    that node N (slot S) is gone."""
+    FSDLM_RECOVER_BEGIN = "fsdlm_recover_begin"
+    """fs/dlm: ``dlm: <lockspace>: dlm_recover <seq>``: a lockspace recovery starts."""
+    FSDLM_MEMBER_REMOVED = "fsdlm_member_removed"
+    """fs/dlm: ``dlm: <lockspace>: remove member N``."""
+    FSDLM_MEMBER_ADDED = "fsdlm_member_added"
+    """fs/dlm: ``dlm: <lockspace>: add member N``."""
+    FSDLM_RECOVER_DONE = "fsdlm_recover_done"
+    """fs/dlm: ``dlm: <lockspace>: dlm_recover <seq> generation <g> done: <ms> ms``
+    (``duration_ms``)."""
+    FSDLM_CONNECTION_CLOSED = "fsdlm_connection_closed"
+    """fs/dlm: ``dlm: closing connection to node N``."""
+    FSDLM_JOINED = "fsdlm_joined"
+    """fs/dlm: ``dlm: <lockspace>: join complete``."""
+    COROSYNC_TOKEN_LOST = "corosync_token_lost"  # noqa: S105 (not a password)
+    """corosync (forwarded): the token was not received in time; a new membership follows."""
+    COROSYNC_LINK_DOWN = "corosync_link_down"
+    """corosync (forwarded): knet's link to host N is down."""
+    COROSYNC_LINK_UP = "corosync_link_up"
+    """corosync (forwarded): knet's link to host N is up."""
+    COROSYNC_MEMBERSHIP = "corosync_membership"
+    """corosync (forwarded): a new membership was formed; ``detail`` ``left`` or ``joined``,
+    ``members`` the node ids that left (or joined)."""
+    COROSYNC_MEMBERS = "corosync_members"
+    """corosync (forwarded): ``[QUORUM] Members[N]: ...``: the members now (``members``)."""
+    QUORUM_LOST = "quorum_lost"
+    """corosync (forwarded): this node is in the non-primary component (no quorum)."""
+    QUORUM_REGAINED = "quorum_regained"
+    """corosync (forwarded): this node is in the primary component (quorate)."""
+    FENCE_REQUEST = "fence_request"
+    """A node asked for node N to be fenced (``detail``: ``agent``, the lab's fence agent,
+    or ``dlm_controld``)."""
+    FENCE_DONE = "fence_done"
+    """Node N's fence succeeded (the agent's answer, or dlm_controld's result 0)."""
+    FENCE_FAILED = "fence_failed"
+    """Node N's fence failed or timed out (dlm_controld tries again)."""
     DRBD_STATE = "drbd_state"
     """A DRBD state change line (``role( Secondary -> Primary ) ...``)."""
     KERNEL_BUG = "kernel_bug"
@@ -896,6 +936,161 @@ def _panic(m: re.Match[str]) -> dict[str, Any]:
     return {"kind": EventKind.KERNEL_PANIC, "subsystem": "kernel", "detail": m.group("msg")}
 
 
+# ----------------------------------------------------------------------------------------
+# The userspace stack: fs/dlm and ocfs2's stack_user in the kernel; corosync, dlm_controld
+# and the lab's fence agent forwarded into the kernel log ("<identifier>: <message>").
+
+
+@_pattern(r"ocfs2: Node (?P<node>\d+)/(?P<slot>-?\d+) down\. Initiating recovery\.")
+def _ocfs2_node_down(m: re.Match[str]) -> dict[str, Any]:  # stack_user.c:925
+    return {
+        "kind": EventKind.OCFS2_NODE_DOWN,
+        "subsystem": "ocfs2",
+        "node": int(m.group("node")),
+        "slot": int(m.group("slot")),
+    }
+
+
+_LS = r"dlm: (?P<ls>[^:\s]+): "
+
+
+@_pattern(_LS + r"dlm_recover (?P<seq>\d+)")  # recoverd.c:128
+def _fsdlm_recover(m: re.Match[str]) -> dict[str, Any]:
+    return {"kind": EventKind.FSDLM_RECOVER_BEGIN, "subsystem": "dlm", "domain": m.group("ls")}
+
+
+@_pattern(_LS + r"dlm_recover (?P<seq>\d+) generation (?P<gen>\d+) done: (?P<ms>\d+) ms")
+def _fsdlm_done(m: re.Match[str]) -> dict[str, Any]:  # recoverd.c:328
+    return {
+        "kind": EventKind.FSDLM_RECOVER_DONE,
+        "subsystem": "dlm",
+        "domain": m.group("ls"),
+        "duration_ms": int(m.group("ms")),
+    }
+
+
+@_pattern(_LS + r"(?P<what>remove|add) member (?P<node>\d+)(?: comm_seq .*)?")  # member.c:576
+def _fsdlm_member(m: re.Match[str]) -> dict[str, Any]:
+    removed = m.group("what") == "remove"
+    return {
+        "kind": EventKind.FSDLM_MEMBER_REMOVED if removed else EventKind.FSDLM_MEMBER_ADDED,
+        "subsystem": "dlm",
+        "domain": m.group("ls"),
+        "node": int(m.group("node")),
+    }
+
+
+@_pattern(_LS + r"join complete")  # lockspace.c
+def _fsdlm_joined(m: re.Match[str]) -> dict[str, Any]:
+    return {"kind": EventKind.FSDLM_JOINED, "subsystem": "dlm", "domain": m.group("ls")}
+
+
+@_pattern(r"dlm: closing connection to node (?P<node>\d+)")  # lowcomms.c:1446
+def _fsdlm_closing(m: re.Match[str]) -> dict[str, Any]:
+    return {
+        "kind": EventKind.FSDLM_CONNECTION_CLOSED,
+        "subsystem": "dlm",
+        "node": int(m.group("node")),
+    }
+
+
+_COROSYNC = r"corosync(?:\[\d+\])?:\s+"
+
+
+@_pattern(_COROSYNC + r"\[KNET\s*\] link: host: (?P<node>\d+) link: (?P<link>\d+) is down")
+def _knet_down(m: re.Match[str]) -> dict[str, Any]:
+    return {"kind": EventKind.COROSYNC_LINK_DOWN, "subsystem": "corosync", "node": int(m["node"])}
+
+
+@_pattern(_COROSYNC + r"\[KNET\s*\] (?:rx: )?host: (?P<node>\d+) link: (?P<link>\d+) is up")
+def _knet_up(m: re.Match[str]) -> dict[str, Any]:
+    return {"kind": EventKind.COROSYNC_LINK_UP, "subsystem": "corosync", "node": int(m["node"])}
+
+
+@_pattern(
+    _COROSYNC + r"\[TOTEM\s*\] (?:A processor failed, forming new configuration: token timed out"
+    r"|Token has not been received in)(?P<rest>.*)"
+)
+def _token_lost(m: re.Match[str]) -> dict[str, Any]:
+    return {"kind": EventKind.COROSYNC_TOKEN_LOST, "subsystem": "corosync", "detail": m["rest"]}
+
+
+def _ids(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in text.split() if x.isdigit())
+
+
+@_pattern(
+    _COROSYNC + r"\[TOTEM\s*\] A new membership \((?P<ring>[^)]*)\) was formed\. "
+    r"Members(?: joined:(?P<joined>[\d ]*))?(?: left:(?P<left>[\d ]*))?\s*"
+)
+def _membership(m: re.Match[str]) -> dict[str, Any]:
+    left = _ids(m.group("left") or "")
+    changed = left or _ids(m.group("joined") or "")
+    return {
+        "kind": EventKind.COROSYNC_MEMBERSHIP,
+        "subsystem": "corosync",
+        "detail": "left" if left else "joined",
+        "members": changed,
+        "node": changed[0] if len(changed) == 1 else None,
+    }
+
+
+@_pattern(_COROSYNC + r"\[QUORUM\] Members\[(?P<count>\d+)\]:(?P<ids>[\d ]*)")
+def _members_now(m: re.Match[str]) -> dict[str, Any]:
+    return {
+        "kind": EventKind.COROSYNC_MEMBERS,
+        "subsystem": "corosync",
+        "members": _ids(m.group("ids")),
+    }
+
+
+@_pattern(
+    _COROSYNC + r"\[QUORUM\] This node is within the (?P<which>non-primary|primary) "
+    r"component.*"
+)
+def _quorum(m: re.Match[str]) -> dict[str, Any]:
+    lost = m.group("which") == "non-primary"
+    return {
+        "kind": EventKind.QUORUM_LOST if lost else EventKind.QUORUM_REGAINED,
+        "subsystem": "corosync",
+    }
+
+
+@_pattern(r"ocfs2lab-fence: (?P<what>request|done|failed|timeout) node=(?P<node>\d+).*")
+def _fence_agent(m: re.Match[str]) -> dict[str, Any]:
+    kinds = {"request": EventKind.FENCE_REQUEST, "done": EventKind.FENCE_DONE}
+    return {
+        "kind": kinds.get(m.group("what"), EventKind.FENCE_FAILED),
+        "subsystem": "fence",
+        "node": int(m.group("node")),
+        "detail": "agent" if m.group("what") == "request" else m.group("what"),
+    }
+
+
+@_pattern(r"dlm_controld(?:\[\d+\])?: (?:\d+ )?fence request (?P<node>\d+)\b.*")
+def _fence_request(m: re.Match[str]) -> dict[str, Any]:
+    return {
+        "kind": EventKind.FENCE_REQUEST,
+        "subsystem": "dlm_controld",
+        "node": int(m.group("node")),
+        "detail": "dlm_controld",
+    }
+
+
+@_pattern(
+    r"dlm_controld(?:\[\d+\])?: (?:\d+ )?fence result (?P<node>\d+) pid \d+ result "
+    r"(?P<result>-?\d+)\b.*"
+)
+def _fence_result(m: re.Match[str]) -> dict[str, Any]:
+    ok = m.group("result") == "0"
+    return {
+        "kind": EventKind.FENCE_DONE if ok else EventKind.FENCE_FAILED,
+        "subsystem": "dlm_controld",
+        "node": int(m.group("node")),
+        "detail": f"result {m.group('result')}",
+    }
+
+
 _SUBSYSTEMS = (
     (re.compile(r"o2net: "), "o2net"),
     (re.compile(r"o2hb: "), "o2hb"),
@@ -903,6 +1098,9 @@ _SUBSYSTEMS = (
     (re.compile(r"o2cb: "), "o2cb"),
     (re.compile(r"(?:ocfs2|OCFS2): "), "ocfs2"),
     (re.compile(r"(?:block drbd\d+|drbd\b[^:]*): "), "drbd"),
+    (re.compile(r"dlm: "), "dlm"),
+    (re.compile(_COROSYNC), "corosync"),
+    (re.compile(r"dlm_controld(?:\[\d+\])?: "), "dlm_controld"),
 )
 _MLOG_SUBSYSTEMS = (
     ("o2quo_", "o2quo"),

@@ -17,18 +17,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import cast
 
-from ocfs2lab.errors import HostError, Ocfs2LabError, ParseError, SpecError
+from ocfs2lab.errors import HostError, Ocfs2LabError, ParseError
 from ocfs2lab.formats.cluster_conf import ClusterConf, HeartbeatMode, parse_cluster_conf
 from ocfs2lab.formats.o2cb import parse_cluster_status, parse_list_heartbeats
-from ocfs2lab.host.base import Shell
+from ocfs2lab.fs.stack import ClusterStack, unrecorded
 from ocfs2lab.host.changes import OCFS2_MODULES, MachineChanges
-from ocfs2lab.lifecycle import Lifecycle
 from ocfs2lab.node.base import Node
 from ocfs2lab.parallel import run_parallel
 from ocfs2lab.spec.cluster import ClusterSpec, TimingSpec
-from ocfs2lab.wait import wait_until
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +34,6 @@ CONFIGFS = "/sys/kernel/config"
 DLMFS = "/dlm"
 #: What ``modprobe -a`` loads for the o2cb stack (dependencies come along).
 STACK_MODULES = ("ocfs2_stack_o2cb", "ocfs2_dlmfs")
-
-
-def unrecorded(node: Node) -> MachineChanges:
-    """Changes made on ``node`` without a ledger (a container: they go with it)."""
-    return MachineChanges(cast(Shell, node), None)
 
 
 def timing_files(cluster: str) -> dict[str, str]:
@@ -66,24 +58,24 @@ def timing_values(timing: TimingSpec) -> dict[str, int]:
     }
 
 
-class O2cbCluster(Lifecycle):
+class O2cbCluster(ClusterStack):
     """The o2cb cluster on a set of nodes; undone (unregistered) on exit.
 
     Args:
-        nodes: The nodes, node 1 first; ``spec.nodes`` lists the same names.
+        nodes: See [`ClusterStack`][ocfs2lab.fs.stack.ClusterStack] (as ``spec``,
+            ``online_timeout``, ``changes`` and ``restore``).
         spec: Cluster name, node list, timing.
         heartbeat_mode: ``"local"`` (heartbeat starts when a node mounts the volume) or
             ``"global"``.
         online_timeout: Seconds to wait for every node to report the cluster online.
-        changes: Each node's [`MachineChanges`][ocfs2lab.host.changes.MachineChanges]
-            (default: made, not recorded).
-        restore: Give each node back what the stack changed there on exit; off for
-            machines that are discarded right after (a VM node's overlay), whose ledger then
-            only records.
+        changes: Each node's changes.
+        restore: Give each node back what the stack changed there on exit.
 
     Attributes:
         conf: The ``cluster.conf`` written on node 1 and copied to the others.
     """
+
+    stack = "o2cb"
 
     def __init__(
         self,
@@ -95,20 +87,10 @@ class O2cbCluster(Lifecycle):
         changes: Callable[[Node], MachineChanges] = unrecorded,
         restore: bool = True,
     ) -> None:
-        if [n.spec.name for n in nodes] != [n.name for n in spec.nodes]:
-            raise SpecError(
-                "cluster.nodes",
-                [n.spec.name for n in nodes],
-                f"must be the spec's nodes in order: {[n.name for n in spec.nodes]}",
-            )
-        self.nodes = tuple(nodes)
-        self.spec = spec
+        super().__init__(
+            nodes, spec, online_timeout=online_timeout, changes=changes, restore=restore
+        )
         self.heartbeat_mode = HeartbeatMode(heartbeat_mode)
-        self.online_timeout = online_timeout
-        self.changes = changes
-        self.restore = restore
-        #: Per node, the changes made there, in order (undone in reverse on exit).
-        self._made: dict[str, list[tuple[str, str]]] = {n.spec.name: [] for n in nodes}
         self.conf = ClusterConf.build(
             spec.name,
             [(n.name, n.number, n.address) for n in spec.nodes],
@@ -119,11 +101,6 @@ class O2cbCluster(Lifecycle):
     def describe(self) -> str:
         """Name for messages."""
         return f"o2cb cluster {self.spec.name}"
-
-    @property
-    def name(self) -> str:
-        """The cluster name."""
-        return self.spec.name
 
     # -- building -----------------------------------------------------------------------
     def _acquire(self) -> None:
@@ -162,10 +139,6 @@ class O2cbCluster(Lifecycle):
             with self.step("wait for cluster online"):
                 self.wait_online()
 
-    def _made_on(self, node: Node, kind: str, key: str, changed: bool) -> None:
-        if changed and self.changes(node).ledger is not None:
-            self._made[node.spec.name].append((kind, key))
-
     def _prepare_node(self, node: Node, conf_text: str) -> None:
         ch = self.changes(node)
         self._made_on(node, "dir", "/etc/ocfs2", ch.make_dir("/etc/ocfs2"))
@@ -187,28 +160,6 @@ class O2cbCluster(Lifecycle):
             self._made_on(node, "mount", CONFIGFS, ch.mount("configfs", "configfs", CONFIGFS))
         self._made_on(node, "dir", DLMFS, ch.make_dir(DLMFS))
         self._made_on(node, "mount", DLMFS, ch.mount("ocfs2_dlmfs", "ocfs2_dlmfs", DLMFS))
-
-    def _restore_nodes(self) -> None:
-        """Undo, on every node that is up and in reverse, the changes made there.
-
-        Raises:
-            HostError: Some node could not be restored (every node was still tried; what
-                is left stays in its ledger for ``ocfs2lab cleanup``).
-        """
-
-        if not self.restore:
-            return
-
-        def restore(node: Node) -> None:
-            if not node.up:
-                log.info("%s is down: its changes stay in its ledger", node.spec.name)
-                return
-            ch = self.changes(node)
-            for kind, key in reversed(self._made[node.spec.name]):
-                ch.undo(kind, key)
-            self._made[node.spec.name].clear()
-
-        run_parallel(list(self.nodes), restore).raise_failures("restore", lambda n: n.spec.name)
 
     def _clear_old_regions(self, node: Node) -> None:
         """Stop and remove heartbeat regions a previous run left; failures are logged only."""
@@ -256,8 +207,7 @@ class O2cbCluster(Lifecycle):
             HostError: The stack or the knobs could not be set up.
             CommandFailed: ``register-cluster`` failed.
         """
-        if node not in self.nodes:
-            raise SpecError("node", node.spec.name, "is not a node of this cluster")
+        self._check_member(node)
         self._join(node, self.conf.render())
         self.set_timing(node)
 
@@ -301,21 +251,3 @@ class O2cbCluster(Lifecycle):
         except ParseError as err:
             log.warning("%s: unreadable cluster-status: %s", node.spec.name, err)
             return False
-
-    def wait_online(self) -> None:
-        """Wait until every node reports the cluster online.
-
-        Raises:
-            WaitTimeout: Some node did not come online in time.
-        """
-
-        def all_online() -> bool | None:
-            missing = [n.spec.name for n in self.nodes if not self.online(n)]
-            return True if not missing else None
-
-        wait_until(
-            all_online,
-            what=f"cluster {self.name} online on every node",
-            timeout=self.online_timeout,
-            interval=0.5,
-        )

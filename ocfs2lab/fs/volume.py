@@ -10,7 +10,7 @@ from attrs import frozen
 
 from ocfs2lab.errors import OwnershipError, SpecError
 from ocfs2lab.fs.heartbeat import HeartbeatRegion
-from ocfs2lab.fs.o2cb import unrecorded
+from ocfs2lab.fs.stack import unrecorded
 from ocfs2lab.host.changes import MachineChanges
 from ocfs2lab.lifecycle import Lifecycle
 from ocfs2lab.node.base import Node
@@ -39,12 +39,19 @@ def wipe_ranges(size: int, head: int = WIPE_HEAD) -> list[tuple[int, int]]:
 
 
 def mkfs_argv(
-    spec: VolumeSpec, device: str, cluster: str, slots: int, *, global_heartbeat: bool = False
+    spec: VolumeSpec,
+    device: str,
+    cluster: str,
+    slots: int,
+    *,
+    global_heartbeat: bool = False,
+    stack: str = "o2cb",
 ) -> list[str]:
-    """The ``mkfs.ocfs2`` command for ``spec``."""
+    """The ``mkfs.ocfs2`` command for ``spec`` on ``stack`` (``o2cb`` or ``pcmk``: the stack
+    and cluster name a node must run to mount it)."""
     argv = [
         "mkfs.ocfs2",
-        "--cluster-stack=o2cb",
+        f"--cluster-stack={stack}",
         f"--cluster-name={cluster}",
         "-N",
         str(slots),
@@ -93,7 +100,7 @@ class OcfsVolume(Lifecycle):
         nodes: The cluster's nodes; node 1 formats.
         device: The shared block device, as every node sees it.
         spec: Label, slots, sizes, mount point.
-        cluster_name: The o2cb cluster the volume belongs to.
+        cluster_name: The cluster the volume belongs to.
         owned: The lab created ``device`` (wiping and formatting anything else is refused).
         mount_attempts: Mount retries per node.
         mount_timeout: Seconds one mount may take.
@@ -102,6 +109,7 @@ class OcfsVolume(Lifecycle):
         changes: Each node's [`MachineChanges`][ocfs2lab.host.changes.MachineChanges]: the
             mount (and a mount point the lab made) is recorded before it is made, struck
             when it is undone.
+        stack: The cluster stack the volume is made for (``o2cb`` or ``pcmk``).
     """
 
     def __init__(
@@ -116,8 +124,10 @@ class OcfsVolume(Lifecycle):
         mount_timeout: float = 180.0,
         heartbeat: HeartbeatRegion | None = None,
         changes: Callable[[Node], MachineChanges] = unrecorded,
+        stack: str = "o2cb",
     ) -> None:
         self.nodes = tuple(nodes)
+        self.stack = stack
         self.device = device
         self.spec = spec
         self.cluster_name = cluster_name
@@ -140,7 +150,12 @@ class OcfsVolume(Lifecycle):
         with self.step("mkfs.ocfs2"):
             glob = self.heartbeat is not None and self.heartbeat.spec.mode == "global"
             argv = mkfs_argv(
-                self.spec, self.device, self.cluster_name, self.slots, global_heartbeat=glob
+                self.spec,
+                self.device,
+                self.cluster_name,
+                self.slots,
+                global_heartbeat=glob,
+                stack=self.stack,
             )
             self.mkfs_result = first.run(argv, input="y\n", timeout=600)
         if self.heartbeat is not None:

@@ -26,14 +26,17 @@ from ocfs2lab.host.state import BACKUP_DIR, LEDGER_DIR, Entry, Ledger
 
 log = logging.getLogger(__name__)
 
-#: The OCFS2 modules in the seed's unload order (``modprobe -r`` one by one).
+#: The OCFS2 modules in the seed's unload order (``modprobe -r`` one by one); the userspace
+#: stack's (``ocfs2_stack_user``, and fs/dlm's ``dlm`` last) around them.
 OCFS2_MODULES = (
+    "ocfs2_stack_user",
     "ocfs2_stack_o2cb",
     "ocfs2_dlm",
     "ocfs2_dlmfs",
     "ocfs2",
     "ocfs2_nodemanager",
     "ocfs2_stackglue",
+    "dlm",
 )
 
 
@@ -98,6 +101,7 @@ def undo_entry(machine: Shell, lab_id: str, entry: Entry) -> None:
     * ``foreign_cluster``: a cluster of the machine's own that a forced deploy unregistered,
       registered again;
     * ``modules``: unloaded (the OCFS2 ones in the seed's order);
+    * ``service``: a systemd unit the lab started, stopped (a transient one goes with it);
     * ``cluster``: its OCFS2 mounts of the recorded device unmounted, then unregistered;
     * ``drbd``, ``loop``: the DRBD resource down and its file removed; the loop device
       detached.
@@ -134,6 +138,10 @@ def undo_entry(machine: Shell, lab_id: str, entry: Entry) -> None:
             unload_ocfs2_modules(machine, names)
         else:
             machine.unload_modules(*reversed(names))
+    elif kind == "service":
+        if machine.run(["systemctl", "is-active", "--quiet", key], check=False, timeout=60).ok:
+            machine.run(["systemctl", "stop", key], timeout=300)
+        machine.run(["systemctl", "reset-failed", key], check=False, timeout=60)
     elif kind == "cluster":
         for source, target, fstype in mounts(machine):
             if fstype == "ocfs2" and source == data.get("device"):
@@ -245,6 +253,25 @@ class MachineChanges:
             return False
         self.record("modules", key, names=new)
         self.machine.run(["modprobe", "-a", *names], timeout=120)
+        return True
+
+    def start_service(self, unit: str, argv: Sequence[str] | None = None) -> bool:
+        """Start systemd unit ``unit`` unless it is active already (then it is not the lab's
+        and never stopped by it). With ``argv``, ``unit`` is a transient service running
+        that command (``systemd-run``), gone once stopped.
+
+        Raises:
+            CommandFailed: The unit did not start.
+        """
+        if self.machine.run(["systemctl", "is-active", "--quiet", unit], check=False).ok:
+            return False
+        self.record("service", unit)
+        if argv is None:
+            self.machine.run(["systemctl", "start", unit], timeout=300)
+        else:
+            self.machine.run(
+                ["systemd-run", "--quiet", "--collect", f"--unit={unit}", *argv], timeout=120
+            )
         return True
 
     def register_cluster(self, name: str, device: str) -> None:

@@ -47,6 +47,9 @@ class LabEventKind(enum.StrEnum):
     """A writer on a node connected to the recorder."""
     WRITER_STOPPED = "writer_stopped"
     """A writer said goodbye (clean exit) or its connection ended."""
+    FENCED = "fenced"
+    """The lab fenced a node for the cluster stack (``data``: how: powered off by the lab,
+    already off, acknowledged by hand; which node asked)."""
     NOTE = "note"
     """Anything else worth a mark (``detail`` says what), e.g. a clock mapping."""
 

@@ -6,14 +6,18 @@ build what they describe.
 """
 
 from ocfs2lab.spec.cluster import ClusterSpec, NetworkSpec, NodeSpec, TimingSpec
+from ocfs2lab.spec.stack import STACKS, PcmkSpec, StackName
 from ocfs2lab.spec.storage import DrbdSpec, HeartbeatSpec, VolumeSpec
 
 __all__ = [
+    "STACKS",
     "ClusterSpec",
     "DrbdSpec",
     "HeartbeatSpec",
     "NetworkSpec",
     "NodeSpec",
+    "PcmkSpec",
+    "StackName",
     "TimingSpec",
     "VolumeSpec",
 ]

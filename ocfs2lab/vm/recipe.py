@@ -52,6 +52,9 @@ DEFAULT_PACKAGES: tuple[str, ...] = (
     "iptables",
     "drbd-utils",
     "ocfs2-tools",
+    # The userspace cluster stack (stack="pcmk"): corosync, dlm_controld and dlm_tool.
+    "corosync",
+    "dlm-controld",
     "python3",
     "iproute2",
     "iputils-ping",
@@ -295,9 +298,7 @@ class KernelRecipe:
     gcov_dirs: tuple[str, ...] = field(
         default=DEFAULT_GCOV_DIRS, converter=_dirs, validator=_check_dirs
     )
-    patches: tuple[Path, ...] = field(
-        default=(), converter=_patch_paths, validator=_check_patches
-    )
+    patches: tuple[Path, ...] = field(default=(), converter=_patch_paths, validator=_check_patches)
     tree: Path | None = field(default=None, converter=_tree_path, validator=_check_tree)
     config: tuple[str, ...] = field(default=(), converter=_config_lines, validator=_check_config)
     profile: str | None = field(default=None, validator=_check_profile)

@@ -67,7 +67,6 @@ def test_help_shows_no_markup_artefacts(words: tuple[str, ...]) -> None:
         assert param in usage, (param, usage)
 
 
-
 def first_paragraph(doc: str) -> str:
     """A docstring's first paragraph as one line, without Markdown's backticks."""
     return " ".join(doc.split("\n\n", maxsplit=1)[0].replace("`", "").split())

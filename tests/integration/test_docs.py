@@ -770,7 +770,7 @@ def time_claims(path: Path) -> list[tuple[str, str, str]]:
 
 
 def test_time_claims_are_made_once_in_facts() -> None:
-    """"About 12 minutes" in one place and "about 9 minutes" in another: each page links to
+    """ "About 12 minutes" in one place and "about 9 minutes" in another: each page links to
     docs/facts.md (First run) instead of saying how long something takes."""
     claims = [c for path in TIME_CLAIM_FILES for c in time_claims(path)]
     stray = [

@@ -202,9 +202,7 @@ def test_ab_kill_sees_the_delay_in_recovery_only(
     assert result["provenance"]["patched"]["patches"][0]["name"] == DELAY_PATCH.name
     assert result["provenance"]["base"]["patches"] == []
     assert result["provenance"]["patched"]["release"] == result["provenance"]["base"]["release"]
-    assert {r["kernel_key"] for r in result["rows"] if r["arm"] == "patched"} == {
-        recipe.key()
-    }
+    assert {r["kernel_key"] for r in result["rows"] if r["arm"] == "patched"} == {recipe.key()}
     assert (out_dir / "comparison.png").stat().st_size > 10_000
     assert orphans() - before == set()
 
@@ -277,8 +275,16 @@ def test_experiment_command_gives_git_bisect_its_exit_codes(
     125 (bisect: skip) before anything boots."""
     out = tmp_path / "results"
     done = ocfs2lab_cli(
-        "experiment", "--nodes", "2", "--repeat", "1", "--out", str(out),
-        "--fail-if", "recovery_end_s > 1 or lost_writes > 0", cwd=tmp_path,
+        "experiment",
+        "--nodes",
+        "2",
+        "--repeat",
+        "1",
+        "--out",
+        str(out),
+        "--fail-if",
+        "recovery_end_s > 1 or lost_writes > 0",
+        cwd=tmp_path,
     )
     assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
     assert "fail-if: recovery_end_s > 1 holds" in done.stdout

@@ -18,55 +18,20 @@ from ocfs2lab.formats.gcovr import parse_summary
 from ocfs2lab.formats.iproute import link_by_mac, parse_links
 from ocfs2lab.formats.kmsg import EventKind
 from ocfs2lab.observe.timeline import Expect, LabEventKind, Timeline
-from ocfs2lab.vm.qemu import proc_start_time
 from tests.support.clock import clock_error
 from tests.support.examples import probe_line
+from tests.support.leftovers import module_cluster
+from tests.support.locks import holding_fcntl_lock, try_fcntl_lock
 
 pytestmark = pytest.mark.lab
 
 VICTIM = "ocfs2-node-3"
 
 
-class Leftovers:
-    """What a VM cluster made on this machine, to check that it is all gone."""
-
-    def __init__(self, cluster: VmCluster) -> None:
-        assert cluster.work_dir is not None and cluster.switch is not None
-        self.paths: list[Path] = [cluster.work_dir, cluster.switch.directory or Path("/")]
-        self.pids: list[tuple[int, int | None]] = []
-        switch_pid = cluster.switch.pid
-        assert switch_pid is not None
-        self.pids.append((switch_pid, proc_start_time(switch_pid)))
-        self.add_machines(cluster)
-
-    def add_machines(self, cluster: VmCluster) -> None:
-        for vm in cluster.vms:
-            machine = vm.machine
-            if machine is None or machine.pid is None:
-                continue
-            self.pids.append((machine.pid, proc_start_time(machine.pid)))
-            for path in (machine.work_dir, machine.socket_dir, machine.overlay):
-                if path is not None:
-                    self.paths.append(path)
-
-    def remaining(self) -> list[str]:
-        left = [str(p) for p in self.paths if p.exists()]
-        for pid, start in self.pids:
-            if start is not None and proc_start_time(pid) == start:
-                left.append(f"pid {pid}")
-        return left
-
-
 @pytest.fixture(scope="module")
 def vm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VmCluster]:
     logs = tmp_path_factory.mktemp("vmcluster-logs")
-    cluster = VmCluster(3, name="vmlab", log_dir=logs)
-    with cluster:
-        leftovers = Leftovers(cluster)
-        yield cluster
-        leftovers.add_machines(cluster)  # the machines of revived nodes too
-        cluster.timeline.save_jsonl(logs / "timeline.jsonl")
-    assert leftovers.remaining() == []
+    yield from module_cluster(VmCluster(3, name="vmlab", log_dir=logs), logs)
 
 
 @pytest.fixture
@@ -99,6 +64,14 @@ def test_three_vms_mount_and_files_cross(cluster: VmCluster) -> None:
     # The interconnect is the lab's own: each node has its address on the NIC we gave it.
     for node in cluster.vms:
         assert node.check_interconnect(cluster.spec.network) == node.interface
+
+
+def test_fcntl_locks_are_node_local_on_o2cb(cluster: VmCluster) -> None:
+    """ocfs2(7): on o2cb, fcntl locks are local to the node; node 2 takes the lock node 1
+    holds (on pcmk it cannot: tests/lab/test_pcmk.py)."""
+    n1, n2, _ = cluster.nodes
+    with holding_fcntl_lock(n1):
+        assert try_fcntl_lock(n2) == "got"
 
 
 def test_coverage_of_three_kernels_is_merged(cluster: VmCluster, tmp_path: Path) -> None:

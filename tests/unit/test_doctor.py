@@ -502,9 +502,7 @@ def fake_image(cache: Path) -> LabImage:
     (kernel_dir / "manifest.json").write_text(json.dumps(kernel_manifest))
     kernel = KernelBuild.load(kernel_dir)
     assert kernel is not None
-    return LabImage.in_directory(directory, recipe).with_kernel(
-        kernel.bzimage, kernel.modules_disk
-    )
+    return LabImage.in_directory(directory, recipe).with_kernel(kernel.bzimage, kernel.modules_disk)
 
 
 def test_diagnose_runs_each_check_through_the_runner(usable_kvm: None, tmp_path: Path) -> None:

@@ -83,6 +83,7 @@ def test_close_is_idempotent() -> None:
 def test_start_and_close_outside_with_and_the_exit_hook(monkeypatch: pytest.MonkeyPatch) -> None:
     hooks: list[object] = []
     monkeypatch.setattr(atexit, "register", hooks.append)
+
     def unregister(hook: object) -> None:
         if hook in hooks:
             hooks.remove(hook)

@@ -138,3 +138,28 @@ def test_a_recovery_that_begins_before_the_eviction_is_out_of_order() -> None:
     t = analyze_recovery(timeline.events(), fault_time=100.0, victim=3, survivors=["n1"])
     assert not t.in_order
     assert t.detected == pytest.approx(1.0)
+
+
+def test_pcmk_kill_of_node3_of_3_reads_membership_fence_dlm_and_replay() -> None:
+    # Captured: VmCluster(3, stack="pcmk") under TCG, corosync token 5000 ms, consensus
+    # 6000 ms, fencing by the lab; SIGKILL of node 3's QEMU while every node ran a writer.
+    timeline, fault = _captured("pcmk-kill-node3-of-3.jsonl")
+    survivors = ["ocfs2-node-1", "ocfs2-node-2"]
+    t = analyze_recovery(
+        timeline.events(), fault_time=fault, victim=3, survivors=survivors, stack="pcmk"
+    )
+    assert t.stack == "pcmk" and t.complete and t.in_order
+    assert t.detected == pytest.approx(2.43, abs=0.05)  # knet's link to node 3 went down
+    assert t.connection_lost == t.detected
+    assert t.membership == pytest.approx(11.93, abs=0.05)  # token + consensus, about 11 s
+    assert t.fence_requested == pytest.approx(11.93, abs=0.05)
+    assert t.fence_done == pytest.approx(14.17, abs=0.05)
+    chain = [t.membership, t.fence_done, t.recovery_begin, t.recovery_end, t.replay_end]
+    assert None not in chain and chain == sorted(chain)  # type: ignore[type-var]
+    assert t.evicted == pytest.approx(15.27, abs=0.05)  # fs/dlm: remove member 3
+    assert t.recovery_master is None
+    assert t.replayed_by in survivors and t.replayed_slot == 1
+    assert t.kernel_errors == () and t.fenced == ()
+    # Read as o2cb, none of the o2dlm steps are there.
+    o2 = analyze_recovery(timeline.events(), fault_time=fault, victim=3, survivors=survivors)
+    assert o2.evicted is None and o2.recovery_end is None and not o2.complete

@@ -238,8 +238,9 @@ def test_plot_labels_never_overlap() -> None:
     """Span labels are measured as drawn and stacked in rows: phases that start together, a
     long fault name over them, and a label at the right edge all stay readable."""
     tl = Timeline(origin=T0)
-    tl.record(LabEventKind.FAULT_INJECTED, "kill ocfs2-node-3: injected", node="ocfs2-node-3",
-              time=T0)
+    tl.record(
+        LabEventKind.FAULT_INJECTED, "kill ocfs2-node-3: injected", node="ocfs2-node-3", time=T0
+    )
     for i, name in enumerate(["revive ocfs2-node-3", "boot ocfs2-node-3", "rejoin", "mount"]):
         tl.record(LabEventKind.PHASE_BEGIN, name, node="ocfs2-node-3", time=T0 + 0.2 + 0.1 * i)
     feed(tl, "ocfs2-node-1", KILL_SURVIVOR, start=T0 + 1)
@@ -263,8 +264,13 @@ def test_plot_of_a_captured_kill() -> None:
     tl = Timeline.load_jsonl(CAPTURED)
     fault = next(e for e in tl.events() if e.kind is LabEventKind.FAULT_INJECTED)
     for until in (20.0, 70.0):
-        fig = tl.plot(origin=fault.time, since=fault.time - 5, until=fault.time + until,
-                      unknown=False, title="kill of node 2")
+        fig = tl.plot(
+            origin=fault.time,
+            since=fault.time - 5,
+            until=fault.time + until,
+            unknown=False,
+            title="kill of node 2",
+        )
         assert label_overlaps(fig) == []
     ax = fig.axes[0]
     legend = ax.get_legend()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, cast
 
@@ -37,9 +38,10 @@ from ocfs2lab.experiment.recovery import FIGURES, RecoveryExperiment
 from ocfs2lab.host.base import Host
 from ocfs2lab.host.local import LocalHost
 from ocfs2lab.host.ssh import SshHost
-from ocfs2lab.kernel_ab import compare_kernels
+from ocfs2lab.kernel_ab import compare_kernels, compare_stacks
 from ocfs2lab.runner.ssh import SshTarget
 from ocfs2lab.spec.cluster import TimingSpec
+from ocfs2lab.spec.stack import check_stack
 from ocfs2lab.spec.storage import DrbdSpec
 from ocfs2lab.vm.image import build_image
 from ocfs2lab.vm.inventory import cache_entries, disk_usage, prune_cache
@@ -132,14 +134,53 @@ class RichReporter:
             )
 
 
-def _progress() -> Progress:
-    return Progress(
+class LineReporter:
+    """Renders the library's progress phases as plain lines, for output that is not a
+    terminal (CI logs, pipes): each phase's start and end at once, and within a phase a
+    line of progress every ``interval`` seconds."""
+
+    def __init__(self, interval: float = 30.0) -> None:
+        self.interval = interval
+        self.durations: dict[str, float] = {}
+        self._last: dict[str, float] = {}
+
+    def _line(self, text: str) -> None:
+        console.print(Text(text), soft_wrap=True)
+        console.file.flush()
+
+    def phase_started(self, name: str, total: float | None = None) -> None:
+        """Print the phase's start."""
+        self._last[name] = time.monotonic()
+        self._line(f"{name} ...")
+
+    def advance(self, name: str, done: float, message: str = "") -> None:
+        """Print how far the phase is, at most once per ``interval``."""
+        now = time.monotonic()
+        if now - self._last.get(name, 0.0) >= self.interval:
+            self._last[name] = now
+            self._line(f"{name}: {message or done}")
+
+    def phase_ended(self, name: str, seconds: float, ok: bool) -> None:
+        """Print the phase's end and keep its duration."""
+        self.durations[name] = self.durations.get(name, 0.0) + seconds
+        self._last.pop(name, None)
+        self._line(f"{name} {'ok' if ok else 'failed'} ({seconds:.1f} s)")
+
+
+@contextlib.contextmanager
+def _reporting() -> Iterator[RichReporter | LineReporter]:
+    """Progress bars on a terminal, plain lines otherwise."""
+    if not console.is_terminal:
+        yield LineReporter()
+        return
+    with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
         TimeElapsedColumn(),
         console=console,
-    )
+    ) as progress:
+        yield RichReporter(progress)
 
 
 def _error(err: Ocfs2LabError) -> None:
@@ -219,8 +260,7 @@ def image_build(
     profile: ProfileOption = None,
 ) -> None:
     """Build the lab image and the lab kernel (gcov; your patches or tree), or reuse them."""
-    with _progress() as progress:
-        reporter = RichReporter(progress)
+    with _reporting() as reporter:
         try:
             recipe = (
                 ImageRecipe(release=release, kernel=None)
@@ -389,8 +429,7 @@ def demo(
     """The main job: build or reuse the lab image, boot the lab, deploy the seed's cluster,
     kill a node of a VM cluster and report its recovery, tear down."""
     started = time.monotonic()
-    with _progress() as progress:
-        reporter = RichReporter(progress)
+    with _reporting() as reporter:
         try:
             report = run_demo(reporter=reporter, log_dir=log_dir, vm_nodes=vm_nodes)
         except Ocfs2LabError as err:
@@ -455,6 +494,16 @@ def experiment(
             "--compare", help="Also run the unpatched base kernel, interleaved, and compare."
         ),
     ] = False,
+    stack: Annotated[
+        str, typer.Option(help="The cluster stack: o2cb, or pcmk (corosync + fs/dlm).")
+    ] = "o2cb",
+    compare_stacks_: Annotated[
+        bool,
+        typer.Option(
+            "--compare-stacks",
+            help="Run o2cb and pcmk on the kernel given, interleaved, and compare.",
+        ),
+    ] = False,
     out: Annotated[Path, typer.Option(help="Folder for the JSON (and the plot).")] = Path(
         "experiment-results"
     ),
@@ -475,7 +524,10 @@ def experiment(
     if fault not in FAULTS:
         _fail(SpecError("fault", fault, f"must be one of {', '.join(FAULTS)}"))
     fault_name = cast(FaultName, fault)
+    if compare and compare_stacks_:
+        _fail(SpecError("compare", True, "compare kernels or stacks, not both at once"))
     try:
+        stack_name = check_stack(stack)
         criteria = parse_criteria(fail_if, (*FIGURES, "lost_writes")) if fail_if else ()
         recipe = _kernel_recipe(patch, tree, config, profile)
         timing = TimingSpec(dead_threshold=dead_threshold, idle_timeout_ms=idle_timeout_ms)
@@ -483,8 +535,7 @@ def experiment(
         _fail(err)
     out.mkdir(parents=True, exist_ok=True)
     tested = "patched" if (patch or tree or config or profile) else "kernel"
-    with _progress() as progress:
-        reporter = RichReporter(progress)
+    with _reporting() as reporter:
         try:
             if compare:
                 comparison = compare_kernels(
@@ -495,14 +546,31 @@ def experiment(
                     repeat=repeat,
                     timing=timing,
                     reporter=reporter,
+                    stack=stack_name,
                 )
                 rows = [r for r in comparison.rows if r["arm"] == tested]
                 result: dict[str, object] = comparison.to_json()
                 comparison.plot().savefig(out / "comparison.png")
                 text = comparison.summary()
+            elif compare_stacks_:
+                comparison = compare_stacks(
+                    nodes=nodes,
+                    fault=fault_name,
+                    victim=victim,
+                    repeat=repeat,
+                    timing=timing,
+                    image=build_image(ImageRecipe(kernel=recipe), reporter=reporter),
+                    reporter=reporter,
+                )
+                rows = [r for r in comparison.rows if r["arm"] == "pcmk"]
+                result = comparison.to_json()
+                comparison.plot().savefig(out / "comparison.png")
+                text = comparison.summary()
             else:
                 image = build_image(ImageRecipe(kernel=recipe), reporter=reporter)
-                with VmCluster(nodes, timing=timing, image=image, reporter=reporter) as cluster:
+                with VmCluster(
+                    nodes, timing=timing, image=image, reporter=reporter, stack=stack_name
+                ) as cluster:
                     series = RecoveryExperiment(
                         cluster,
                         fault=fault_name,
@@ -627,14 +695,14 @@ def up(
     """Deploy the seed's cluster on a host and leave it running (undo with `down`)."""
     try:
         host = _host(ssh, key)
-        with _progress() as progress:
+        with _reporting() as reporter:
             cluster = Cluster(
                 host,
                 nodes,
                 name=name,
                 drbd=DrbdSpec(size=size),
                 lab_id=lab_id,
-                reporter=RichReporter(progress),
+                reporter=reporter,
             )
             cluster.start(close_at_exit=False)  # left running on purpose: `down` removes it
         Console().print(f"lab {cluster.lab_id} is up: {cluster.status()}")

@@ -89,6 +89,8 @@ def compare_kernels(
     on_run: RunHook | None = None,
     confidence: float = 0.95,
     seed: int = 0,
+    stack: StackName = "o2cb",
+    pcmk: PcmkSpec | None = None,
 ) -> Comparison:
     """Run one recovery experiment on each kernel, interleaved, and compare the figures.
 
@@ -108,6 +110,8 @@ def compare_kernels(
         on_run: Called after each run with (round, label, row).
         confidence: Of the intervals.
         seed: Of the bootstrap.
+        stack: The cluster stack every cluster runs (``o2cb`` or ``pcmk``).
+        pcmk: The pcmk stack's knobs.
 
     Returns:
         The comparison; its provenance names each kernel.
@@ -135,6 +139,8 @@ def compare_kernels(
             cache_dir=cache_dir,
             log_dir=logs,
             reporter=reporter,
+            stack=stack,
+            pcmk=pcmk,
         )
 
     return compare_clusters(

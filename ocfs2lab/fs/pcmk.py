@@ -171,6 +171,7 @@ class PcmkCluster(ClusterStack):
         if self.pcmk.fencing != "none":
             # Before any daemon runs: a fence request is answered from the first one on.
             assert self.timeline is not None
+            self._say_what_fencing_can_do(self.timeline)
             self._watcher = _FenceWatcher(self, self.timeline)
             self._watcher.start()
             self.undo(self._watcher.stop, "stop answering fence requests")
@@ -182,6 +183,17 @@ class PcmkCluster(ClusterStack):
             self._start_everywhere(DLM_UNIT)
         with self.step("wait for dlm_controld"):
             self.wait_online()
+
+    def _say_what_fencing_can_do(self, timeline: Timeline) -> None:
+        """Record (and log) which nodes the lab can fence, when it cannot fence them all."""
+        manual = [n.spec.name for n in self.nodes if not capable(n, Killable)]
+        if self.pcmk.fencing == "lab" and manual:
+            what = (
+                f"the lab cannot power {', '.join(manual)} off: a fence request for them "
+                "waits until you fenced the machine yourself and called acknowledge_fence()"
+            )
+            log.warning("%s: %s", self.describe(), what)
+            timeline.record(LabEventKind.NOTE, what)
 
     def _check_programs(self, node: Node) -> None:
         script = 'for p in "$@"; do command -v "$p" >/dev/null || echo "$p"; done'
@@ -394,7 +406,9 @@ class _FenceWatcher:
         # passes ends at once when the cluster stops.
         while not self._stop.wait(0.2):
             for event in self.timeline.events(EventKind.FENCE_REQUEST, since=self._since):
-                if event.seq in self._seen:
+                # The agent's own request; dlm_controld's line about it is the same request.
+                agent = event.kernel is not None and event.kernel.detail == "agent"
+                if event.seq in self._seen or not agent:
                     continue
                 self._seen.add(event.seq)
                 try:

@@ -177,10 +177,14 @@ time.sleep(3600)
 
 
 def machine_state(node: SshNode) -> dict[str, object]:
-    """What the lab must leave as it found it: files, mounts, modules, configfs."""
+    """What the lab must leave as it found it: files, mounts, modules, configfs, daemons."""
     mounts = node.run(["cat", "/proc/mounts"]).stdout.splitlines()
+    units = ["corosync", "dlm", "ocfs2lab-logfwd"]
     return {
         "conf": node.get_file("/etc/ocfs2/cluster.conf"),
+        "corosync.conf": node.run(["cat", "/etc/corosync/corosync.conf"], check=False).stdout,
+        "dlm": node.run(["ls", "-A", "/etc/dlm", "/usr/local/sbin"], check=False).stdout,
+        "daemons": node.run(["systemctl", "is-active", *units], check=False).stdout,
         "foreign": node.get_file(FOREIGN_FILE),
         "mounts": sorted(tuple(line.split()[:3]) for line in mounts),
         "modules": sorted(node.loaded_modules()),
@@ -261,6 +265,44 @@ def test_users_machines_are_left_exactly_as_found(
         conf = found[0].get_file("/etc/ocfs2/cluster.conf").decode()
         assert "name = sshforce" in conf
         assert cluster.changes(found[0]).ledger is not None
+    assert {n.spec.name: machine_state(n) for n in found} == before
+    for node in found:
+        assert census(node).lab_objects() == {}
+
+
+def test_pcmk_on_users_machines_leaves_them_as_found(
+    machines: VmCluster, found: list[SshNode]
+) -> None:
+    """The pcmk stack on SSH machines: Debian's corosync package left a corosync.conf of
+    its own, refused without force; with force the cluster is deployed and mounted, the lab
+    says it cannot fence these machines, and on exit each machine has its file, its
+    stopped daemons and its modules back."""
+    before = {n.spec.name: machine_state(n) for n in found}
+    assert "inactive" in str(before["ocfs2-node-1"]["daemons"])
+    refused = SshCluster(
+        found, machines.device, network=machines.spec.network, owned=True, stack="pcmk"
+    )
+    with pytest.raises(LifecycleError, match=r"corosync\.conf exists and differs") as info:
+        refused.__enter__()
+    assert isinstance(info.value.__cause__, OwnershipError)
+    assert {n.spec.name: machine_state(n) for n in found} == before
+    with SshCluster(
+        found,
+        machines.device,
+        name="sshpcmk",
+        network=machines.spec.network,
+        owned=True,
+        force=True,
+        stack="pcmk",
+    ) as cluster:
+        status = cluster.status()
+        assert status.online == status.mounted == ("ocfs2-node-1", "ocfs2-node-2")
+        conf = found[0].run(["cat", "/etc/corosync/corosync.conf"]).stdout
+        assert "cluster_name: sshpcmk" in conf and "two_node: 1" in conf
+        found[0].put_file("/mnt/ocfs2/from-1", b"pcmk over ssh\n")
+        assert found[1].get_file("/mnt/ocfs2/from-1") == b"pcmk over ssh\n"
+        notes = [e.text for e in cluster.timeline.events(LabEventKind.NOTE)]
+        assert any("cannot power ocfs2-node-1, ocfs2-node-2 off" in n for n in notes), notes
     assert {n.spec.name: machine_state(n) for n in found} == before
     for node in found:
         assert census(node).lab_objects() == {}

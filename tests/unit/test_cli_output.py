@@ -6,9 +6,10 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
-from ocfs2lab.cli import print_demo_report
+from ocfs2lab.cli import LineReporter, _reporting, print_demo_report
 
 ROOT = Path("/home/researcher/experiments/ocfs2lab-checkout-with-a-long-name")
 #: What `run_demo` returns, with the long values of a real run.
@@ -62,3 +63,29 @@ def test_the_old_table_would_have_cut_paths() -> None:
     table.add_row("kill: timeline plot", str(REPORT["kill: timeline plot"]))
     Console(file=out, width=80, color_system=None).print(table)
     assert str(REPORT["kill: timeline plot"]) not in out.getvalue()
+
+
+def test_progress_is_plain_lines_when_output_is_not_a_terminal(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Piped (CI logs), a long command prints each phase's start and end at once, and its
+    progress at most once per interval: no bars, no escape codes."""
+    with _reporting() as reporter:
+        assert isinstance(reporter, LineReporter)
+    lines = LineReporter(interval=0.0)
+    lines.phase_started("kernel", total=10)
+    lines.advance("kernel", 3, "3 of 10 files")
+    lines.phase_ended("kernel", 12.34, True)
+    quiet = LineReporter(interval=3600.0)
+    quiet.phase_started("image", total=None)
+    quiet.advance("image", 1, "debootstrap")  # within the interval: not printed
+    quiet.phase_ended("image", 1.0, False)
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "kernel ...",
+        "kernel: 3 of 10 files",
+        "kernel ok (12.3 s)",
+        "image ...",
+        "image failed (1.0 s)",
+    ]
+    assert lines.durations == {"kernel": 12.34} and "\x1b" not in err

@@ -33,7 +33,7 @@ import threading
 from collections.abc import Callable, Sequence
 from functools import partial
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 from ocfs2lab.errors import HostError, ParseError, SpecError
 from ocfs2lab.formats.corosync import (
@@ -47,6 +47,7 @@ from ocfs2lab.formats.corosync import (
 )
 from ocfs2lab.formats.kmsg import EventKind
 from ocfs2lab.fs.stack import ClusterStack, unrecorded
+from ocfs2lab.host.base import Shell
 from ocfs2lab.host.changes import OCFS2_MODULES, MachineChanges
 from ocfs2lab.node.base import Killable, Node, capable
 from ocfs2lab.observe.events import LabEventKind, TimelineEvent
@@ -72,6 +73,11 @@ DLM_UNIT = "dlm.service"
 #: the node manager, whose ``/sys/fs/o2cb/interface_revision`` ocfs2-tools (1.8.8) reads
 #: before it mounts on any stack ("Unable to access cluster service" without it).
 STACK_MODULES = ("dlm", "ocfs2_stack_user", "ocfs2_nodemanager")
+#: While the stack runs, a machine that has no SCTP loaded does not load it: corosync's
+#: knet probes SCTP when it starts, and once loaded the module cannot be unloaded again (its
+#: count stays up with no socket left), so the machine would not be left as found. The lab
+#: uses knet over UDP and fs/dlm over TCP, neither needs it.
+NO_SCTP = "/etc/modprobe.d/ocfs2lab-no-sctp.conf"
 #: Programs each node needs (``apt install corosync dlm-controld`` on Debian).
 PROGRAMS = ("corosync", "corosync-quorumtool", "dlm_controld", "dlm_tool", "journalctl")
 
@@ -148,6 +154,7 @@ class PcmkCluster(ClusterStack):
             comment=comment,
         )
         #: Fence requests waiting for an acknowledgement: node id -> the requesting node.
+        self.comment = comment
         self.pending: dict[int, Node] = {}
         self._lock = threading.Lock()
         self._watcher: _FenceWatcher | None = None
@@ -216,6 +223,11 @@ class PcmkCluster(ClusterStack):
             FENCE_AGENT: (fence_agent_script(self.pcmk.fence_timeout_s), 0o755),
             LOG_FORWARDER: (log_forwarder_script(), 0o755),
         }
+        if "sctp" not in cast(Shell, node).loaded_modules():
+            files[NO_SCTP] = (
+                f"# {self.comment}: no SCTP while the pcmk stack runs\ninstall sctp /bin/false\n",
+                0o644,
+            )
         for path, (text, mode) in files.items():
             self._made_on(node, "file", path, ch.write_file(path, text, mode))
         loaded = ch.load_modules("ocfs2", STACK_MODULES, OCFS2_MODULES)
@@ -236,7 +248,18 @@ class PcmkCluster(ClusterStack):
         outcome.raise_failures(f"start {unit}", lambda n: n.spec.name)
 
     def _start(self, unit: str, node: Node) -> bool:
-        return self.changes(node).start_service(unit)
+        """Start ``unit``; modules it made the kernel load (knet's SCTP probe loads
+        ``sctp`` and its helpers) are recorded too, and unloaded after it stops."""
+        machine = cast(Shell, node)
+        before = machine.loaded_modules()
+        started = self.changes(node).start_service(unit)
+        if started:
+            came = sorted(machine.loaded_modules() - before - set(OCFS2_MODULES))
+            if came:
+                key = f"{unit} side effects"
+                self.changes(node).record("modules", key, names=came)
+                self._made_on(node, "modules", key, True)
+        return started
 
     def _stop(self, unit: str, node: Node) -> None:
         """Stop ``unit`` on ``node``; dlm_controld only once it holds no lockspace.

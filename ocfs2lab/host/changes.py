@@ -27,7 +27,7 @@ from ocfs2lab.host.state import BACKUP_DIR, LEDGER_DIR, Entry, Ledger
 log = logging.getLogger(__name__)
 
 #: The OCFS2 modules in the seed's unload order (``modprobe -r`` one by one); the userspace
-#: stack's (``ocfs2_stack_user``, and fs/dlm's ``dlm`` last) around them.
+#: stack's around them (``ocfs2_stack_user`` first, fs/dlm's ``dlm`` last).
 OCFS2_MODULES = (
     "ocfs2_stack_user",
     "ocfs2_stack_o2cb",
@@ -78,6 +78,27 @@ def unload_ocfs2_modules(machine: Shell, names: Sequence[str]) -> None:
             if threads
             else "something still uses them: unmount OCFS2 and unregister the cluster first",
         )
+
+
+def unload_unused(machine: Shell, names: Sequence[str]) -> None:
+    """Unload ``names`` in whatever order their users allow (a module another of them uses
+    goes after it; ``modprobe -r`` takes unused dependencies along).
+
+    Raises:
+        HostError: Some stay loaded (in use by something else).
+    """
+    left = [m for m in names if m in machine.loaded_modules()]
+    while left:
+        for mod in left:
+            machine.run(["modprobe", "-r", mod], check=False, timeout=120)
+        loaded = machine.loaded_modules()
+        still = [m for m in left if m in loaded]
+        if len(still) == len(left):
+            raise HostError(
+                f"{machine.name}: modules stay loaded: {', '.join(still)}",
+                hint="something else uses them: `lsmod` names their users",
+            )
+        left = still
 
 
 def loop_backing(machine: Shell) -> dict[str, str]:
@@ -137,7 +158,7 @@ def undo_entry(machine: Shell, lab_id: str, entry: Entry) -> None:
         if key == "ocfs2":
             unload_ocfs2_modules(machine, names)
         else:
-            machine.unload_modules(*reversed(names))
+            unload_unused(machine, names)
     elif kind == "service":
         if machine.run(["systemctl", "is-active", "--quiet", key], check=False, timeout=60).ok:
             machine.run(["systemctl", "stop", key], timeout=300)
@@ -314,4 +335,5 @@ __all__ = [
     "mounts",
     "undo_entry",
     "unload_ocfs2_modules",
+    "unload_unused",
 ]

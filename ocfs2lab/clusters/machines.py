@@ -160,11 +160,7 @@ class ForeignState:
             "`ocfs2lab cleanup --ssh ...`)"
             for c, lab in self.owners.items()
         ]
-        hard += [
-            f"{name}: OCFS2 is mounted on {mp}, which the lab did not mount (the lab never "
-            "unmounts a file system it did not mount: unmount it yourself)"
-            for mp in self.state.mounts
-        ]
+        hard += self._mounted()
         soft = [
             f"{name}: cluster {c} is registered and no lab owns it (force: it is unregistered "
             "and registered again on exit)"

@@ -11,7 +11,8 @@ exit):
 2. the fence agent and a log forwarder, which copies corosync's and dlm_controld's journal
    lines into the kernel log, so that the daemons' membership, quorum and fencing messages
    reach the timeline on the host's clock like the kernel's own;
-3. the modules (``dlm``, ``ocfs2_stack_user``);
+3. the modules (``dlm``, ``ocfs2_stack_user``, ``ocfs2_nodemanager``), and on a machine
+   without SCTP a modprobe.d file that keeps it out while the stack runs;
 4. corosync, started on every node at once and waited for until every node sees all of
    them in a quorate membership; then dlm_controld, waited for until it answers.
 
@@ -153,8 +154,8 @@ class PcmkCluster(ClusterStack):
             post_join_delay_s=self.pcmk.post_join_delay_s,
             comment=comment,
         )
-        #: Fence requests waiting for an acknowledgement: node id -> the requesting node.
         self.comment = comment
+        #: Fence requests waiting for an acknowledgement: node id -> the requesting node.
         self.pending: dict[int, Node] = {}
         self._lock = threading.Lock()
         self._watcher: _FenceWatcher | None = None
@@ -248,8 +249,9 @@ class PcmkCluster(ClusterStack):
         outcome.raise_failures(f"start {unit}", lambda n: n.spec.name)
 
     def _start(self, unit: str, node: Node) -> bool:
-        """Start ``unit``; modules it made the kernel load (knet's SCTP probe loads
-        ``sctp`` and its helpers) are recorded too, and unloaded after it stops."""
+        """Start ``unit``; modules it made the kernel load (knet's SCTP probe loads SCTP's
+        helper modules even with SCTP kept out) are recorded too, and unloaded after it
+        stops."""
         machine = cast(Shell, node)
         before = machine.loaded_modules()
         started = self.changes(node).start_service(unit)
@@ -397,7 +399,7 @@ class PcmkCluster(ClusterStack):
                 node=victim.spec.name,
             )
             return
-        killable: Any = victim
+        killable = cast(Killable, victim)
         if killable.running:
             killable.kill()
             how = "powered off by the lab"

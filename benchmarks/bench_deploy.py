@@ -19,6 +19,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--nodes", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--top", type=int, default=15, help="commands by total time to print")
     args = parser.parse_args()
     boot = LogReporter()
     t0 = time.monotonic()
@@ -44,6 +45,26 @@ def main() -> None:
                 print(f"  {name:26s} {seconds:7.1f} s")
             for name, seconds in cluster.timings.items():
                 print(f"  step {name:21s} {seconds:7.1f} s")
+            print(f"  the {args.top} commands that took longest in all:")
+            for (what, count), seconds in heaviest(spans, args.top):
+                print(f"  {seconds:7.1f} s  {count:3d} x  {what}")
+
+
+def heaviest(
+    spans: list[tuple[float, float, tuple[str, ...]]], top: int
+) -> list[tuple[tuple[str, int], float]]:
+    """Commands grouped by their first words (the ssh or docker prefix dropped), with their
+    count and total time, the heaviest first."""
+    totals: dict[str, list[float]] = {}
+    for start, end, argv in spans:
+        words = list(argv)
+        for prefix in ("exec", "-i"):
+            if prefix in words[:6]:
+                words = words[words.index(prefix) + 1 :]
+        key = " ".join(w for w in words[:4] if len(w) < 40)
+        totals.setdefault(key, []).append(end - start)
+    ranked = sorted(totals.items(), key=lambda kv: -sum(kv[1]))[:top]
+    return [((key, len(times)), sum(times)) for key, times in ranked]
 
 
 if __name__ == "__main__":

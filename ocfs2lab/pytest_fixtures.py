@@ -22,7 +22,6 @@ from ocfs2lab.doctor import DoctorReport, diagnose
 from ocfs2lab.formats.kmsg import EventKind
 from ocfs2lab.host.labvm import LabVm
 from ocfs2lab.observe.events import LabEventKind, TimelineEvent
-from ocfs2lab.observe.sources import DmesgPoller
 from ocfs2lab.observe.timeline import Timeline
 from ocfs2lab.spec.storage import DrbdSpec
 
@@ -200,5 +199,8 @@ def ocfs2lab_timeline(request: pytest.FixtureRequest) -> Iterator[Timeline]:
     host: LabVm = request.getfixturevalue("ocfs2lab_host")
     timeline = Timeline()
     request.node.stash[TIMELINE_KEY] = timeline
-    with DmesgPoller(host.runner, timeline, "host", interval=1.0):
+    source = host.feed_timeline(timeline)
+    try:
         yield timeline
+    finally:
+        source.close()

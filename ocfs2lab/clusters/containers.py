@@ -28,7 +28,6 @@ from ocfs2lab.host.changes import OCFS2_MODULES, unload_ocfs2_modules
 from ocfs2lab.host.drbd import DrbdResource
 from ocfs2lab.host.state import Ledger, all_ledgers
 from ocfs2lab.node.container import NODE_IMAGE, ContainerNode, ContainerSettings, DockerNetwork
-from ocfs2lab.observe.sources import DmesgPoller
 from ocfs2lab.observe.timeline import Timeline
 from ocfs2lab.parallel import run_parallel
 from ocfs2lab.report import Reporter, phase
@@ -176,9 +175,10 @@ class Cluster(LabCluster):
             self.nodes = made
 
     def _feed_timeline(self) -> None:
-        # The containers' one kernel is the host's: its log is every node's.
-        poller = DmesgPoller(self.host.runner, self.timeline, self.host.name).start()
-        self.undo(poller.stop, f"stop the timeline feed of {self.host.name}")
+        # The containers' one kernel is the host's: its log is every node's (a lab VM's
+        # console, or dmesg polled on another host).
+        source = self.host.feed_timeline(self.timeline)
+        self.undo(source.close, f"stop the timeline feed of {self.host.name}")
 
     def _stack_starting(self) -> None:
         self.ledger.record("cluster", self.spec.name, device=self.device)

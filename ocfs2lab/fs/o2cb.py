@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 CLUSTER_CONF = "/etc/ocfs2/cluster.conf"
 CONFIGFS = "/sys/kernel/config"
 DLMFS = "/dlm"
+# Write value "$1" to file "$2", then "$3" to "$4", and so on; a constant script.
+_WRITE_PAIRS = 'while [ "$#" -ge 2 ]; do echo "$1" > "$2"; shift 2; done'
 #: What ``modprobe -a`` loads for the o2cb stack (dependencies come along).
 STACK_MODULES = ("ocfs2_stack_o2cb", "ocfs2_dlmfs")
 
@@ -223,8 +225,10 @@ class O2cbCluster(ClusterStack):
         """
         files = timing_files(self.name)
         wanted = timing_values(self.spec.timing)
-        for key, value in wanted.items():
-            node.run(["sh", "-c", 'echo "$1" > "$2"', "sh", str(value), files[key]], check=False)
+        pairs = [arg for key, value in wanted.items() for arg in (str(value), files[key])]
+        # One command for all knobs (each command costs a process start in the node); a
+        # write the kernel refuses is found by the read-back below.
+        node.run(["sh", "-c", _WRITE_PAIRS, "sh", *pairs], check=False)
         got = self.read_timing(node)
         wrong = {k: (wanted[k], got.get(k)) for k in wanted if got.get(k) != wanted[k]}
         if wrong:

@@ -14,12 +14,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ocfs2lab.errors import HostError, SpecError
+from ocfs2lab.observe.sources import DmesgPoller, TimelineSource
 from ocfs2lab.runner.base import DEFAULT_TIMEOUT, CommandResult, Runner
 from ocfs2lab.vm.states import INSTANCE_FILE
 from ocfs2lab.wait import wait_until
 
 if TYPE_CHECKING:
     import docker
+
+    from ocfs2lab.observe.timeline import Timeline
 
 log = logging.getLogger(__name__)
 _MODULE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -108,6 +111,10 @@ class Host(Shell, Protocol):
 
     def close(self) -> None:
         """Release connections; idempotent."""
+        ...
+
+    def feed_timeline(self, timeline: Timeline, *, interval: float = 1.0) -> TimelineSource:
+        """Feed the host kernel's messages to ``timeline`` until the source is closed."""
         ...
 
 
@@ -210,6 +217,15 @@ class Machine:
     def kernel_log(self) -> str:
         """The kernel ring buffer (``dmesg``)."""
         return self.run(["dmesg"], timeout=60).stdout
+
+    def feed_timeline(self, timeline: Timeline, *, interval: float = 1.0) -> TimelineSource:
+        """Feed the kernel's messages to ``timeline``: ``dmesg`` polled through the runner
+        every ``interval`` seconds (a machine with a console the lab reads uses that instead).
+
+        Returns:
+            What to [`close`][ocfs2lab.observe.sources.TimelineSource.close] to stop.
+        """
+        return DmesgPoller(self.runner, timeline, self._name, interval=interval).start()
 
     def put_file(self, path: str, data: bytes | str, mode: int = 0o644) -> None:
         """Write ``data`` to ``path`` with permission bits ``mode``.

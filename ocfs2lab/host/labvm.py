@@ -12,6 +12,8 @@ from pathlib import Path
 
 from ocfs2lab.host.ssh import SshHost
 from ocfs2lab.lifecycle import Lifecycle
+from ocfs2lab.observe.sources import ConsoleTap, TimelineSource
+from ocfs2lab.observe.timeline import Timeline
 from ocfs2lab.report import LogReporter, Reporter, phase
 from ocfs2lab.vm.boot import BootOptions, start_machine
 from ocfs2lab.vm.image import build_image
@@ -66,6 +68,7 @@ class LabVm(SshHost, Lifecycle):
         self.image: LabImage | None = None
         self.machine: QemuMachine | None = None
         self._docker = None
+        self._tap = ConsoleTap()
 
     def describe(self) -> str:
         """Name for messages."""
@@ -86,6 +89,7 @@ class LabVm(SshHost, Lifecycle):
                 keep_failed=self.keep_failed,
                 reporter=self.reporter,
                 snapshots=self.snapshots,
+                console_listeners=(self._tap,),
             )
             started = start_machine(spec, options, enter=self.enter)
             self.machine = started.machine
@@ -93,6 +97,16 @@ class LabVm(SshHost, Lifecycle):
         # The machine owns the ssh connection and closes it after its clean poweroff; the
         # host only drops its Docker client, before that.
         self.undo(self._drop_docker, "close docker client")
+        self.undo(self._tap.close, "close console feeds")
+
+    def feed_timeline(self, timeline: Timeline, *, interval: float = 1.0) -> TimelineSource:
+        """Feed the kernel's messages to ``timeline`` from the serial console, each stamped
+        with the host time it arrived: nothing runs in the guest (``interval`` is unused).
+
+        Returns:
+            What to close to stop.
+        """
+        return self._tap.feed(timeline, self.hostname)
 
     def _drop_docker(self) -> None:
         if self._docker is not None:

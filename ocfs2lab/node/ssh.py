@@ -10,36 +10,16 @@ through a reverse port forward over the same connection.
 from __future__ import annotations
 
 import logging
-from typing import Protocol
 
 from ocfs2lab.errors import HostError, Ocfs2LabError, TransportError
 from ocfs2lab.formats.iproute import holder_of, parse_addresses
 from ocfs2lab.host.base import Machine
 from ocfs2lab.node.base import NodeKind
-from ocfs2lab.observe.recorder import WriteRecorder
-from ocfs2lab.observe.sources import DmesgPoller
-from ocfs2lab.observe.timeline import Timeline
+from ocfs2lab.observe.recorder import Listener
 from ocfs2lab.runner.ssh import SshRunner, SshTarget
 from ocfs2lab.spec.cluster import NetworkSpec, NodeSpec
 
 log = logging.getLogger(__name__)
-
-
-class TimelineSource(Protocol):
-    """What feeds a node's kernel messages to a timeline; stopped with
-    [`close`][ocfs2lab.node.ssh.TimelineSource.close]."""
-
-    def close(self) -> None:
-        """Stop feeding (flushing what is pending)."""
-        ...
-
-
-class _PollerSource:
-    def __init__(self, poller: DmesgPoller) -> None:
-        self.poller = poller
-
-    def close(self) -> None:
-        self.poller.stop()
 
 
 class SshNode(Machine):
@@ -153,16 +133,7 @@ class SshNode(Machine):
         return owner
 
     # -- observation -----------------------------------------------------------------------
-    def feed_timeline(self, timeline: Timeline, *, interval: float = 1.0) -> TimelineSource:
-        """Feed the node's kernel messages to ``timeline`` (``dmesg`` polled over ssh).
-
-        Returns:
-            What to [`close`][ocfs2lab.node.ssh.TimelineSource.close] to stop.
-        """
-        poller = DmesgPoller(self.runner, timeline, self._spec.name, interval=interval)
-        return _PollerSource(poller.start())
-
-    def recorder_address(self, recorder: WriteRecorder) -> str:
+    def recorder_address(self, recorder: Listener) -> str:
         """The address at which a writer on this node reaches ``recorder``.
 
         A reverse forward of a port on the node's loopback to the recorder, over the node's

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -28,15 +27,14 @@ from ocfs2lab.formats.iproute import link_by_mac, parse_links
 from ocfs2lab.host.base import Machine
 from ocfs2lab.lifecycle import Lifecycle
 from ocfs2lab.node.base import NodeKind
-from ocfs2lab.node.ssh import SshNode, TimelineSource
-from ocfs2lab.observe.recorder import SLIRP_HOST, WriteRecorder
-from ocfs2lab.observe.sources import ConsoleFeed
+from ocfs2lab.node.ssh import SshNode
+from ocfs2lab.observe.recorder import SLIRP_HOST, Listener
+from ocfs2lab.observe.sources import ConsoleTap, TimelineSource
 from ocfs2lab.observe.timeline import LabEventKind, Timeline
 from ocfs2lab.report import LogReporter, Reporter
 from ocfs2lab.runner.base import DEFAULT_TIMEOUT, CommandResult
 from ocfs2lab.spec.cluster import NetworkSpec, NodeSpec
 from ocfs2lab.vm.boot import BootOptions, start_machine
-from ocfs2lab.vm.console import ConsoleLine
 from ocfs2lab.vm.machine import QemuMachine
 from ocfs2lab.vm.recipe import LabImage
 from ocfs2lab.vm.spec import DriveSpec, NicSpec, QemuSpec, SshKey
@@ -55,33 +53,16 @@ def interconnect_mac(number: int) -> str:
     return f"52:54:00:77:{number >> 8:02x}:{number & 0xFF:02x}"
 
 
-class _ConsoleTap:
-    """Forwards console lines to whichever timeline feed is current (or none)."""
+class _NodeFeed:
+    """The console feed of a VM node; closing it also forgets the node's timeline (a later
+    boot then feeds none)."""
 
-    def __init__(self) -> None:
-        self.feed: ConsoleFeed | None = None
-        self._lock = threading.Lock()
-
-    def __call__(self, line: ConsoleLine) -> None:
-        with self._lock:
-            feed = self.feed
-        if feed is not None:
-            feed.on_line(line)
-
-    def swap(self, feed: ConsoleFeed | None) -> None:
-        with self._lock:
-            old, self.feed = self.feed, feed
-        if old is not None:
-            old.close()
-
-
-class _TapSource:
     def __init__(self, node: VmNode) -> None:
         self.node = node
 
     def close(self) -> None:
         self.node.timeline = None
-        self.node._tap.swap(None)
+        self.node._detach_feed()
 
 
 class _NotBooted:
@@ -178,7 +159,8 @@ class VmNode(SshNode, Lifecycle):
         self.reporter: Reporter = reporter or LogReporter()
         self.machine: QemuMachine | None = None
         self.boots = 0
-        self._tap = _ConsoleTap()
+        self._tap = ConsoleTap()
+        self._feed: TimelineSource | None = None
         self.interface: str | None = None
 
     @property
@@ -203,7 +185,7 @@ class VmNode(SshNode, Lifecycle):
     # -- lifecycle -------------------------------------------------------------------------
     def _acquire(self) -> None:
         self.undo(self._power_off, f"power off {self._spec.name}")
-        self.undo(lambda: self._tap.swap(None), "close console feed")
+        self.undo(self._detach_feed, "close console feed")
         self.boot()
 
     def boot(self) -> None:
@@ -217,7 +199,7 @@ class VmNode(SshNode, Lifecycle):
             raise LifecycleError(f"{self._spec.name} is running", hint="kill it first")
         self.boots += 1
         if self.timeline is not None:
-            self._tap.swap(ConsoleFeed(self.timeline, self._spec.name))
+            self._attach_feed(self.timeline)  # a fresh feed: nothing held from the last boot
         options = BootOptions(
             # Logs of earlier boots stay: each boot appends to <name>.console.log.
             log_dir=self.log_dir,
@@ -348,9 +330,18 @@ class VmNode(SshNode, Lifecycle):
             What to close to stop.
         """
         self.timeline = timeline
-        self._tap.swap(ConsoleFeed(timeline, self._spec.name))
-        return _TapSource(self)
+        self._attach_feed(timeline)
+        return _NodeFeed(self)
 
-    def recorder_address(self, recorder: WriteRecorder) -> str:
+    def _attach_feed(self, timeline: Timeline) -> None:
+        self._detach_feed()
+        self._feed = self._tap.feed(timeline, self._spec.name)
+
+    def _detach_feed(self) -> None:
+        feed, self._feed = self._feed, None
+        if feed is not None:
+            feed.close()
+
+    def recorder_address(self, recorder: Listener) -> str:
         """The guest reaches the host's loopback through its user-mode NIC at 10.0.2.2."""
         return f"{SLIRP_HOST}:{recorder.port}"

@@ -40,12 +40,14 @@ __all__ = [
     "DMESG_COMMAND",
     "ClockMap",
     "ConsoleFeed",
+    "ConsoleTap",
     "DmesgDedupe",
     "DmesgLine",
     "DmesgPoller",
     "LineSink",
     "LineSource",
     "StampedLine",
+    "TimelineSource",
     "parse_dmesg_poll",
     "parse_uptime",
 ]
@@ -302,6 +304,70 @@ class _Scheduler:
 
 
 _SCHEDULER = _Scheduler()
+
+
+class TimelineSource(Protocol):
+    """What feeds a machine's kernel messages to a timeline; stopped with
+    [`close`][ocfs2lab.observe.sources.TimelineSource.close]."""
+
+    def close(self) -> None:
+        """Stop feeding (flushing what is pending)."""
+        ...
+
+
+class ConsoleTap:
+    """A console listener that forwards lines to the
+    [`ConsoleFeed`][ocfs2lab.observe.sources.ConsoleFeed]s attached to it, or to none.
+
+    A machine registers its tap with its console once, at boot; timelines are attached and
+    detached later ([`feed`][ocfs2lab.observe.sources.ConsoleTap.feed]), across reboots, and
+    several may listen at once (a cluster's timeline and a test's).
+    """
+
+    def __init__(self) -> None:
+        self._feeds: list[ConsoleFeed] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, line: StampedLine) -> None:
+        with self._lock:
+            feeds = tuple(self._feeds)
+        for feed in feeds:
+            feed.on_line(line)
+
+    def feed(self, timeline: Timeline, node: str) -> TimelineSource:
+        """Feed the console's lines to ``timeline`` as ``node``'s kernel messages.
+
+        Returns:
+            What to close to stop (the feed is flushed).
+        """
+        feed = ConsoleFeed(timeline, node)
+        with self._lock:
+            self._feeds.append(feed)
+        return _TapSource(self, feed)
+
+    def detach(self, feed: ConsoleFeed) -> None:
+        """Stop forwarding to ``feed`` and flush it; idempotent."""
+        with self._lock:
+            if feed not in self._feeds:
+                return
+            self._feeds.remove(feed)
+        feed.close()
+
+    def close(self) -> None:
+        """Detach every feed."""
+        with self._lock:
+            feeds, self._feeds = self._feeds, []
+        for feed in feeds:
+            feed.close()
+
+
+class _TapSource:
+    def __init__(self, tap: ConsoleTap, feed: ConsoleFeed) -> None:
+        self.tap = tap
+        self.feed = feed
+
+    def close(self) -> None:
+        self.tap.detach(self.feed)
 
 
 # ----------------------------------------------------------------------------------------
@@ -668,6 +734,11 @@ class DmesgPoller:
                 log.warning("%s: dmesg poller did not stop in time", self.node)
         if final_poll:
             self._poll_logged()
+
+    def close(self) -> None:
+        """Stop with a final poll (the [`TimelineSource`][ocfs2lab.observe.sources.TimelineSource]
+        interface)."""
+        self.stop()
 
     def __enter__(self) -> DmesgPoller:
         return self.start()

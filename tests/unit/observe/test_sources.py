@@ -23,7 +23,7 @@ from ocfs2lab.observe import (
     Timeline,
     parse_dmesg_poll,
 )
-from ocfs2lab.observe.sources import DMESG_COMMAND, parse_uptime
+from ocfs2lab.observe.sources import DMESG_COMMAND, ConsoleTap, parse_uptime
 from ocfs2lab.vm.console import SerialConsole
 from tests.support.fake import FakeRunner
 
@@ -94,6 +94,32 @@ def test_feed_attaches_to_a_real_serial_console(tmp_path: Path) -> None:
     assert all(before <= e.time <= after for e in found)
     assert len(tl) == len(KILL_SURVIVOR)
     assert not any(e.text.endswith("\r") for e in tl)
+
+
+def test_a_tap_feeds_several_timelines_from_one_console(tmp_path: Path) -> None:
+    """A lab VM's console feeds the cluster's timeline and a test's at once; each stops on
+    its own, and a closed tap feeds none."""
+    read_fd, write_fd = os.pipe()
+    console = SerialConsole(os.fdopen(read_fd, "rb", buffering=0), tmp_path / "c.log", name="h")
+    tap = ConsoleTap()
+    console.add_listener(tap)
+    cluster, test = Timeline(), Timeline()
+    tap.feed(cluster, "labhost")
+    test_source = tap.feed(test, "labhost")
+    console.start()
+    os.write(write_fd, (KILL_SURVIVOR[0] + "\r\n").encode())
+    for tl in (cluster, test):
+        tl.expect(EventKind.O2NET_IDLE, timeout=10)
+    test_source.close()
+    test_source.close()  # idempotent
+    os.write(write_fd, (KILL_SURVIVOR[1] + "\r\n").encode())
+    cluster.expect(EventKind.O2NET_LOST, timeout=10)
+    tap.close()
+    os.write(write_fd, (KILL_SURVIVOR[2] + "\r\n").encode())
+    os.close(write_fd)
+    assert console.close(5)
+    assert [e.node for e in cluster] == ["labhost", "labhost"]
+    assert [e.kind for e in test] == [EventKind.O2NET_IDLE]
 
 
 def test_a_feed_never_raises_into_the_console_thread(caplog: pytest.LogCaptureFixture) -> None:

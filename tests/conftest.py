@@ -19,11 +19,13 @@ pytest_plugins = ["pytester"]
 LAB_ORDER = (
     "test_kernel_under_test",
     "test_vm_cluster",
+    "test_fault_campaigns",
     "test_deploy",
     "test_ssh_cluster",
     "test_pcmk",
     "test_example_seed",
     "test_example_vm_kill",
+    "test_example_fault_campaign",
     "test_pytest_plugin",
     "test_example_notebook",
     "test_vm_boot",

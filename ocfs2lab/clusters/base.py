@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,7 +26,16 @@ from attrs import frozen
 
 from ocfs2lab.coverage import Coverage, GcovTree
 from ocfs2lab.errors import HostError, LifecycleError, SpecError
-from ocfs2lab.experiment.faults import FAULTS, Fault, FaultName
+from ocfs2lab.experiment.faults import (
+    FAULTS,
+    ClockStep,
+    DegradedLink,
+    Fault,
+    FaultName,
+    Split,
+    Together,
+    Trigger,
+)
 from ocfs2lab.fs.heartbeat import HeartbeatRegion
 from ocfs2lab.fs.o2cb import O2cbCluster
 from ocfs2lab.fs.pcmk import PcmkCluster
@@ -38,6 +47,7 @@ from ocfs2lab.host.changes import MachineChanges
 from ocfs2lab.host.state import Ledger, check_lab_id, new_lab_id
 from ocfs2lab.lifecycle import Lifecycle
 from ocfs2lab.node.base import Node, Power, capable
+from ocfs2lab.observe.events import TimelineEvent
 from ocfs2lab.observe.timeline import LabEventKind, Timeline
 from ocfs2lab.report import LogReporter, Reporter, phase
 from ocfs2lab.spec.cluster import ClusterSpec
@@ -520,3 +530,64 @@ class LabCluster(Lifecycle):
         """The same as [`disk_stall`][ocfs2lab.clusters.base.LabCluster.disk_stall] (its
         earlier name)."""
         return self.disk_stall(node)
+
+    def degrade_link(
+        self,
+        node: str | int | Node,
+        *,
+        loss_pct: float = 0.0,
+        delay_ms: float = 0.0,
+        jitter_ms: float = 0.0,
+        duplicate_pct: float = 0.0,
+    ) -> DegradedLink:
+        """Degrade a node's interconnect link (loss, delay and jitter, duplication), outside
+        its guest; restored on exit."""
+        return DegradedLink(
+            self.node(node),
+            self.timeline,
+            loss_pct=loss_pct,
+            delay_ms=delay_ms,
+            jitter_ms=jitter_ms,
+            duplicate_pct=duplicate_pct,
+        )
+
+    def clock_step(self, node: str | int | Node, seconds: float = 60.0) -> ClockStep:
+        """Step a node's wall clock by ``seconds`` (negative: back); stepped back on exit."""
+        return ClockStep(self.node(node), self.timeline, seconds)
+
+    def split(
+        self,
+        groups: Sequence[Sequence[str | int | Node]] | None = None,
+        *,
+        between: tuple[str | int | Node, str | int | Node] | None = None,
+        one_way: tuple[str | int | Node, str | int | Node] | None = None,
+    ) -> Split:
+        """A partition of any shape, healed on exit. Exactly one of:
+
+        * ``groups``: nodes hear only their own group (``[[1, 2], [3]]``);
+        * ``between=(a, b)``: only the link between ``a`` and ``b`` is cut, both ways;
+        * ``one_way=(a, b)``: ``b`` stops hearing ``a``; ``a`` still hears ``b``.
+
+        Raises:
+            SpecError: Not exactly one shape, an unknown node, or a node without packet
+                filtering (VM nodes have it).
+        """
+        given = [x for x in (groups, between, one_way) if x is not None]
+        if len(given) != 1:
+            raise SpecError("split", len(given), "give exactly one of groups, between, one_way")
+        if groups is not None:
+            return Split.groups([[self.node(n) for n in g] for g in groups], self.timeline)
+        if between is not None:
+            return Split.between(self.node(between[0]), self.node(between[1]), self.timeline)
+        assert one_way is not None
+        return Split.one_way(self.node(one_way[0]), self.node(one_way[1]), self.timeline)
+
+    def together(self, *faults: Fault | Split) -> Together:
+        """Several faults at once (several victims): ``cluster.together(cluster.kill(2),
+        cluster.kill(3))``."""
+        return Together(faults)
+
+    def when(self, step: Any, make: Callable[[TimelineEvent], Fault | Split | Together]) -> Trigger:
+        """A fault fired by a timeline event: ``cluster.when(EventKind.RECOVERY_MASTER,
+        lambda e: cluster.kill(e.node))`` kills the recovery master the moment it says so."""
+        return Trigger(self.timeline, step, make)

@@ -40,7 +40,7 @@ from ocfs2lab.vm.ownership import claim_dir, reap_stale
 from ocfs2lab.vm.recipe import ImageRecipe, LabImage
 from ocfs2lab.vm.spec import DriveSpec, SshKey
 from ocfs2lab.vm.states import snapshots_wanted
-from ocfs2lab.vm.switch import VdeSwitch
+from ocfs2lab.vm.switch import LinkFilter, VdeSwitch
 
 log = logging.getLogger(__name__)
 
@@ -176,13 +176,17 @@ class VmMachines(Lifecycle):
             key = SshKey.generate(work)
         with self.step("switch"):
             self.switch = self.enter(VdeSwitch(ports=max(8, 2 * len(self.spec.nodes))))
+        with self.step("links"):
+            # Each node plugs into a port switch of its own, joined to the cluster's switch
+            # through a wirefilter: the lab degrades one node's link from outside its guest.
+            links = [self.enter(LinkFilter(self.switch.socket)) for _ in self.spec.nodes]
         made = [
             VmNode(
                 n,
                 image,
                 network=self.spec.network,
                 shared=shared,
-                switch=self.switch.socket,
+                switch=link.socket,
                 memory_mib=self.settings.memory_mib,
                 cpus=self.settings.cpus,
                 ssh_key=key,
@@ -190,8 +194,9 @@ class VmMachines(Lifecycle):
                 log_dir=self.log_dir,
                 reporter=rep,
                 snapshots=self.settings.snapshots,
+                link=link,
             )
-            for n in self.spec.nodes
+            for n, link in zip(self.spec.nodes, links, strict=True)
         ]
         with self.step("boot nodes"), phase(rep, f"boot {len(made)} VMs"):
             with self.timeline.phase("boot"):

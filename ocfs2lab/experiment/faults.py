@@ -30,21 +30,27 @@ The events they record say so in their ``note``.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
-from ocfs2lab.errors import SpecError
+from ocfs2lab.errors import SpecError, WaitTimeout
 from ocfs2lab.node.base import (
+    ClockControl,
     DiskControl,
     Freezable,
     Killable,
     LinkControl,
+    LinkQuality,
     Node,
+    PacketFilter,
     capable,
 )
+from ocfs2lab.observe.events import TimelineEvent
 from ocfs2lab.observe.timeline import LabEventKind, Timeline
+from ocfs2lab.parallel import run_parallel
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +236,83 @@ class DiskStall(Fault):
         self._node().unstall_disk()
 
 
+class ClockStep(Fault):
+    """Step the node's wall clock by ``seconds`` (forward or back); step it back on exit.
+
+    Args:
+        node: The node.
+        timeline: Where it is recorded.
+        seconds: How far (negative: back). Between -86400 and 86400, not 0.
+    """
+
+    name = "clock_step"
+    needs = ClockControl
+
+    def __init__(self, node: Node, timeline: Timeline | None = None, seconds: float = 60.0) -> None:
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise SpecError("fault.seconds", seconds, "must be a number of seconds")
+        if not 0 < abs(seconds) <= 86_400:
+            raise SpecError("fault.seconds", seconds, "must be non-zero and within one day")
+        super().__init__(node, timeline)
+        self.seconds = float(seconds)
+
+    def _data(self) -> dict[str, Any]:
+        return {**super()._data(), "seconds": self.seconds}
+
+    def _inject(self) -> None:
+        self._node().step_clock(self.seconds)
+
+    def _heal(self) -> None:
+        self._node().step_clock(-self.seconds)
+
+
+class DegradedLink(Fault):
+    """Degrade the node's interconnect link, both ways, outside its guest (its
+    ``wirefilter``): packet loss, delay with jitter, duplication. Restored on exit.
+
+    Args:
+        node: The node.
+        timeline: Where it is recorded (with the settings).
+        loss_pct: Share of packets lost, 0-100.
+        delay_ms: Added one-way delay.
+        jitter_ms: The delay varies uniformly by up to this much either way (at most
+            ``delay_ms``).
+        duplicate_pct: Share of packets sent twice, 0-100.
+    """
+
+    name = "degraded_link"
+    needs = LinkQuality
+
+    def __init__(
+        self,
+        node: Node,
+        timeline: Timeline | None = None,
+        *,
+        loss_pct: float = 0.0,
+        delay_ms: float = 0.0,
+        jitter_ms: float = 0.0,
+        duplicate_pct: float = 0.0,
+    ) -> None:
+        super().__init__(node, timeline)
+        self.settings = {
+            "loss_pct": float(loss_pct),
+            "delay_ms": float(delay_ms),
+            "jitter_ms": float(jitter_ms),
+            "duplicate_pct": float(duplicate_pct),
+        }
+        if not any(self.settings.values()):
+            raise SpecError("fault.link", self.settings, "must degrade something")
+
+    def _data(self) -> dict[str, Any]:
+        return {**super()._data(), **self.settings}
+
+    def _inject(self) -> None:
+        self._node().degrade_link(**self.settings)
+
+    def _heal(self) -> None:
+        self._node().restore_link()
+
+
 FaultName = Literal["kill", "freeze", "partition", "disk_stall"]
 #: Every fault by name (what `cluster.fault(kind, node)` builds).
 FAULTS: Mapping[str, type[Fault]] = {
@@ -238,3 +321,254 @@ FAULTS: Mapping[str, type[Fault]] = {
     "partition": Partition,
     "disk_stall": DiskStall,
 }
+
+
+# -- faults of several nodes -----------------------------------------------------------------
+
+
+class Split:
+    """A partition of any shape: each node drops the interconnect packets of the peers it
+    must not hear (in its kernel, on the lab's own iptables chain); all accept again on exit.
+
+    Build one with [`groups`][ocfs2lab.experiment.faults.Split.groups],
+    [`between`][ocfs2lab.experiment.faults.Split.between] or
+    [`one_way`][ocfs2lab.experiment.faults.Split.one_way]. The timeline gets one
+    ``FAULT_INJECTED`` and one ``FAULT_HEALED`` event per affected node, with the shape.
+
+    Args:
+        deaf: For each node, the nodes it must not hear.
+        shape: The shape in words (on the timeline).
+        timeline: Where it is recorded.
+
+    Raises:
+        SpecError: A node without [`PacketFilter`][ocfs2lab.node.base.PacketFilter] (VM
+            nodes have it), or a node deaf to itself.
+    """
+
+    name = "split"
+
+    def __init__(
+        self, deaf: Mapping[Node, Sequence[Node]], shape: str, timeline: Timeline | None = None
+    ) -> None:
+        for node, peers in deaf.items():
+            if not capable(node, PacketFilter):
+                raise SpecError(
+                    "fault.node",
+                    node.spec.name,
+                    f"a split needs nodes with PacketFilter (drop_from, accept_all); a "
+                    f"{node.kind} node has none",
+                )
+            if node in peers:
+                raise SpecError("fault.groups", node.spec.name, "a node cannot be cut from itself")
+        self.deaf = {node: list(peers) for node, peers in deaf.items() if peers}
+        self.shape = shape
+        self.timeline = timeline
+        self.injected_at: float | None = None
+        self.healed_at: float | None = None
+
+    def __repr__(self) -> str:
+        return f"Split({self.shape})"
+
+    @classmethod
+    def groups(cls, groups: Sequence[Sequence[Node]], timeline: Timeline | None = None) -> Split:
+        """Nodes hear only the nodes of their own group (``[[n1, n2], [n3]]``).
+
+        Raises:
+            SpecError: Fewer than two groups, or a node in two groups.
+        """
+        if len(groups) < 2 or any(not g for g in groups):
+            raise SpecError("fault.groups", len(groups), "must be two or more non-empty groups")
+        seen = [n for g in groups for n in g]
+        if len(seen) != len({id(n) for n in seen}):
+            raise SpecError("fault.groups", [n.spec.name for n in seen], "a node is in two groups")
+        deaf = {
+            n: [m for other in groups if other is not g for m in other] for g in groups for n in g
+        }
+        shape = " | ".join(",".join(n.spec.name for n in g) for g in groups)
+        return cls(deaf, f"groups {shape}", timeline)
+
+    @classmethod
+    def between(cls, a: Node, b: Node, timeline: Timeline | None = None) -> Split:
+        """Only the link between ``a`` and ``b`` is cut, both ways; both still hear the rest."""
+        return cls({a: [b], b: [a]}, f"link {a.spec.name} - {b.spec.name}", timeline)
+
+    @classmethod
+    def one_way(cls, source: Node, deaf: Node, timeline: Timeline | None = None) -> Split:
+        """``deaf`` stops hearing ``source``; ``source`` still hears ``deaf``."""
+        return cls(
+            {deaf: [source]}, f"one way: {deaf.spec.name} deaf to {source.spec.name}", timeline
+        )
+
+    def _record(self, kind: LabEventKind, when: float, verb: str) -> None:
+        if self.timeline is None:
+            return
+        for node, peers in self.deaf.items():
+            self.timeline.record(
+                kind,
+                f"split {node.spec.name}: {verb} ({self.shape})",
+                node=node.spec.name,
+                time=when,
+                data={
+                    "fault": self.name,
+                    "shape": self.shape,
+                    "deaf_to": [p.spec.name for p in peers],
+                    "node_kind": node.kind,
+                },
+            )
+
+    def inject(self) -> float:
+        """Make every node drop its peers' packets; returns the host time it took effect."""
+        # Every node at once: each is a command in its guest (about a second under TCG).
+        outcome = run_parallel(
+            list(self.deaf.items()),
+            lambda item: cast(PacketFilter, item[0]).drop_from(
+                [str(p.spec.address) for p in item[1]]
+            ),
+        )
+        when = self.timeline.now() if self.timeline is not None else _now()
+        if outcome.failed:
+            self.injected_at = when
+            self.heal()
+            outcome.raise_failures("split", lambda item: item[0].spec.name)
+        self.injected_at = when
+        self._record(LabEventKind.FAULT_INJECTED, when, "injected")
+        return when
+
+    def heal(self) -> float | None:
+        """Accept everything again on every node still running (idempotent)."""
+        if self.injected_at is None or self.healed_at is not None:
+            return self.healed_at
+        running = [cast(PacketFilter, n) for n in self.deaf if cast(PacketFilter, n).running]
+        run_parallel(running, lambda node: node.accept_all()).raise_failures(
+            "heal the split", lambda node: cast(Node, node).spec.name
+        )
+        when = self.timeline.now() if self.timeline is not None else _now()
+        self.healed_at = when
+        self._record(LabEventKind.FAULT_HEALED, when, "healed")
+        return when
+
+    def __enter__(self) -> Split:
+        self.inject()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.heal()
+
+
+class Together:
+    """Several faults at once (several victims): injected together, each from its own
+    thread so that they take effect within a moment of each other, healed together."""
+
+    name = "together"
+
+    def __init__(self, faults: Sequence[Fault | Split]) -> None:
+        if not faults:
+            raise SpecError("faults", [], "must name at least one fault")
+        self.faults = list(faults)
+        self.injected_at: float | None = None
+
+    def __repr__(self) -> str:
+        return f"Together({', '.join(repr(f) for f in self.faults)})"
+
+    def __enter__(self) -> Together:
+        threads = [threading.Thread(target=f.inject) for f in self.faults]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        missing = [f for f in self.faults if f.injected_at is None]
+        if missing:
+            self.__exit__()
+            raise SpecError("faults", repr(missing), "could not be injected")
+        self.injected_at = min(f.injected_at for f in self.faults if f.injected_at is not None)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for fault in reversed(self.faults):
+            fault.heal()
+
+
+class Trigger:
+    """A fault that fires when the timeline shows an event: cascading faults.
+
+    ``with Trigger(cluster.timeline, Expect(EventKind.RECOVERY_MASTER), lambda e:
+    cluster.kill(e.node)):`` kills whichever survivor says it is the recovery master, the
+    moment it says so (recovery during recovery). The fault is built by ``make`` from the
+    event, injected at once, and healed when the block ends (a kill stays).
+
+    Args:
+        timeline: Where to watch.
+        step: The event to wait for (a kind or an
+            [`Expect`][ocfs2lab.observe.timeline.Expect]).
+        make: Builds the fault from the event.
+        after: Only events at or after this host time (default: when the block starts).
+
+    Attributes:
+        event: The event that fired it (``None`` until then).
+        fault: The fault it injected.
+        error: What went wrong building or injecting the fault.
+    """
+
+    def __init__(
+        self,
+        timeline: Timeline,
+        step: Any,
+        make: Callable[[TimelineEvent], Fault | Split | Together],
+        *,
+        after: float | None = None,
+    ) -> None:
+        self.timeline = timeline
+        self.step = step
+        self.make = make
+        self.after = after
+        self.event: TimelineEvent | None = None
+        self.fault: Fault | Split | Together | None = None
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def fired(self) -> bool:
+        """The event came and the fault was injected."""
+        return self.fault is not None and self.fault.injected_at is not None
+
+    def __enter__(self) -> Trigger:
+        since = self.timeline.now() if self.after is None else self.after
+        self._thread = threading.Thread(target=self._watch, args=(since,), daemon=True)
+        self._thread.start()
+        return self
+
+    def _watch(self, since: float) -> None:
+        while not self._stop.is_set():
+            try:
+                (event,) = self.timeline.expect(self.step, timeout=1.0, after=since, forbid=())
+            except WaitTimeout:
+                continue
+            self.event = event
+            try:
+                fault = self.make(event)
+                self.timeline.record(
+                    LabEventKind.NOTE,
+                    f"trigger: {event.text[:80]!r} on {event.node}: {fault!r}",
+                    node=event.node,
+                    data={"trigger": str(getattr(self.step, "kind", self.step))},
+                )
+                self.fault = fault
+                fault.__enter__()
+            except Exception as err:  # reported through `error`, not lost in a thread
+                self.error = err
+                log.exception("trigger on %s failed", event.node)
+            return
+
+    def wait(self, timeout: float) -> bool:
+        """Wait until the trigger has fired (or failed); returns whether it fired."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.fired
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10.0)
+        if self.fault is not None:
+            self.fault.__exit__(None, None, None)

@@ -43,7 +43,13 @@ from ocfs2lab.fs.volume import FsckReport
 from ocfs2lab.node.background import RemoteProcess
 from ocfs2lab.node.base import Killable, Node, Power, capable
 from ocfs2lab.observe.export import require_module
-from ocfs2lab.observe.recorder import VerifyReport, WriteRecorder, runner_reader, writer_script
+from ocfs2lab.observe.recorder import (
+    Listener,
+    VerifyReport,
+    WriteRecorder,
+    runner_reader,
+    writer_script,
+)
 from ocfs2lab.observe.timeline import (
     Expect,
     ExpectTimeout,
@@ -271,7 +277,7 @@ class RecoverySeries:
 class WriterNode(Node, Protocol):
     """A node a writer runs on: it reaches the lab's recorder at an address of its own."""
 
-    def recorder_address(self, recorder: WriteRecorder) -> str:
+    def recorder_address(self, recorder: Listener) -> str:
         """The address at which a writer on this node reaches ``recorder``."""
         ...
 

@@ -154,6 +154,65 @@ class DiskControl(Protocol):
         ...
 
 
+@runtime_checkable
+class ClockControl(Protocol):
+    """A node whose wall clock the lab may step."""
+
+    @property
+    def running(self) -> bool:
+        """False once the node is powered off."""
+        ...
+
+    def step_clock(self, seconds: float) -> None:
+        """Move the node's wall clock by ``seconds`` (forward or back) at once."""
+        ...
+
+
+@runtime_checkable
+class LinkQuality(Protocol):
+    """A node whose interconnect link the lab degrades from outside the node (loss, delay,
+    jitter, duplication)."""
+
+    @property
+    def running(self) -> bool:
+        """False once the node is powered off."""
+        ...
+
+    def degrade_link(
+        self,
+        *,
+        loss_pct: float = 0.0,
+        delay_ms: float = 0.0,
+        jitter_ms: float = 0.0,
+        duplicate_pct: float = 0.0,
+    ) -> None:
+        """Impair the node's link, both ways."""
+        ...
+
+    def restore_link(self) -> None:
+        """No impairment any more."""
+        ...
+
+
+@runtime_checkable
+class PacketFilter(Protocol):
+    """A node whose kernel the lab may tell to drop interconnect packets from some peers
+    (a partition of any shape: groups, one link, one way)."""
+
+    @property
+    def running(self) -> bool:
+        """False once the node is powered off."""
+        ...
+
+    def drop_from(self, addresses: Sequence[str]) -> None:
+        """Drop every packet that arrives from ``addresses`` (replacing earlier drops)."""
+        ...
+
+    def accept_all(self) -> None:
+        """Drop nothing any more."""
+        ...
+
+
 def capable(node: object, capability: type) -> bool:
     """Whether ``node`` has every member of the ``capability`` protocol.
 

@@ -38,7 +38,8 @@ from ocfs2lab.vm.boot import BootOptions, start_machine
 from ocfs2lab.vm.machine import QemuMachine
 from ocfs2lab.vm.recipe import LabImage
 from ocfs2lab.vm.spec import DriveSpec, NicSpec, QemuSpec, SshKey
-from ocfs2lab.vm.states import snapshots_wanted
+from ocfs2lab.vm.states import shift_clock_lines, snapshots_wanted
+from ocfs2lab.vm.switch import LinkFilter
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,20 @@ log = logging.getLogger(__name__)
 INTERCONNECT_NIC = "c0"
 #: Throttle that stalls a disk: one byte and one request per second (0 would mean "no limit").
 STALL_LIMIT = 1
+
+
+# The lab's own iptables chain: made (or emptied), hooked first into INPUT once, then one
+# DROP rule per address given as an argument.
+_SPLIT_CHAIN = "ocfs2lab-split"
+_SPLIT_SCRIPT = (
+    f"iptables -N {_SPLIT_CHAIN} 2>/dev/null || iptables -F {_SPLIT_CHAIN}; "
+    f"iptables -C INPUT -j {_SPLIT_CHAIN} 2>/dev/null || iptables -I INPUT 1 -j {_SPLIT_CHAIN}; "
+    f'for a in "$@"; do iptables -A {_SPLIT_CHAIN} -s "$a" -j DROP || exit 1; done'
+)
+_UNSPLIT_SCRIPT = (
+    f"while iptables -D INPUT -j {_SPLIT_CHAIN} 2>/dev/null; do :; done; "
+    f"iptables -F {_SPLIT_CHAIN} 2>/dev/null; iptables -X {_SPLIT_CHAIN} 2>/dev/null; true"
+)
 
 
 def interconnect_mac(number: int) -> str:
@@ -113,6 +128,8 @@ class VmNode(SshNode, Lifecycle):
         snapshots: Start from a saved state of this node when one is valid (saving it at
             the first start); ``False`` boots cold always. Default: on, unless
             ``$OCFS2LAB_SNAPSHOTS`` is ``0`` ([`ocfs2lab.vm.states`][ocfs2lab.vm.states]).
+        link: The node's own link to the switch (``switch`` is then its port switch): the
+            lab degrades it from outside the guest (loss, delay, jitter, duplication).
 
     Attributes:
         machine: The current QEMU machine (a new one after each revive).
@@ -135,8 +152,10 @@ class VmNode(SshNode, Lifecycle):
         boot_timeout: float | None = None,
         reporter: Reporter | None = None,
         snapshots: bool | None = None,
+        link: LinkFilter | None = None,
     ) -> None:
         Machine.__init__(self, _NotBooted(spec.name), spec.name)
+        self.link = link
         self.snapshots = snapshots_wanted(snapshots)
         self._spec = spec
         self._ssh = None
@@ -307,6 +326,52 @@ class VmNode(SshNode, Lifecycle):
     def heal_link(self) -> None:
         """Bring the interconnect link back up."""
         self._require_machine().set_link(INTERCONNECT_NIC, True)
+
+    def step_clock(self, seconds: float) -> None:
+        """Move the guest's wall clock by ``seconds`` at once (one ``date`` process reads
+        the clock and sets it relative to its own reading)."""
+        (line,) = shift_clock_lines(round(seconds * 1e9))
+        self.run(["sh", "-c", line], timeout=60)
+
+    def drop_from(self, addresses: Sequence[str]) -> None:
+        """Drop every packet from ``addresses`` in the guest's kernel (an iptables chain of
+        the lab's own, ``ocfs2lab-split``, hooked first into INPUT)."""
+        self.run(["sh", "-c", _SPLIT_SCRIPT, "sh", *addresses], timeout=60)
+
+    def accept_all(self) -> None:
+        """Remove the lab's drop chain; other rules are untouched."""
+        self.run(["sh", "-c", _UNSPLIT_SCRIPT], timeout=60)
+
+    def degrade_link(
+        self,
+        *,
+        loss_pct: float = 0.0,
+        delay_ms: float = 0.0,
+        jitter_ms: float = 0.0,
+        duplicate_pct: float = 0.0,
+    ) -> None:
+        """Impair the interconnect between the node and the switch, both ways (outside the
+        guest, in the node's ``wirefilter``).
+
+        Raises:
+            HostError: The node was made without a link of its own.
+            SpecError: A value out of range.
+        """
+        self._require_link().set(
+            loss_pct=loss_pct, delay_ms=delay_ms, jitter_ms=jitter_ms, duplicate_pct=duplicate_pct
+        )
+
+    def restore_link(self) -> None:
+        """No impairment on the node's link any more."""
+        self._require_link().clear()
+
+    def _require_link(self) -> LinkFilter:
+        if self.link is None:
+            raise HostError(
+                f"{self._spec.name} has no link filter",
+                hint="VmCluster gives every node one; a VmNode made by hand needs link=",
+            )
+        return self.link
 
     def stall_disk(self) -> None:
         """Throttle the shared disk to one byte and one request per second: I/O hangs.

@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from attrs import evolve
 
@@ -66,6 +66,7 @@ from ocfs2lab.wait import Deadline
 __all__ = [
     "SECTOR",
     "SLIRP_HOST",
+    "Listener",
     "LostWrites",
     "Reader",
     "VerifyReport",
@@ -97,6 +98,17 @@ class _Conn:
         self.buffer = bytearray()
         self.node: str | None = None
         self.info_index: int | None = None
+
+
+class Listener(Protocol):
+    """A server on the host's loopback that programs on the nodes connect to (the
+    [`WriteRecorder`][ocfs2lab.observe.recorder.WriteRecorder], the operations server of a
+    history workload): a node turns its port into an address it can reach."""
+
+    @property
+    def port(self) -> int:
+        """The TCP port on 127.0.0.1."""
+        ...
 
 
 class WriteRecorder:

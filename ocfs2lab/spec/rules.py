@@ -116,6 +116,22 @@ def in_range(low: int, high: int, why: str = "") -> Callable[[object, Attribute[
     return check
 
 
+def number_in(low: float, high: float) -> Callable[[object, Attribute[Any], int | float], None]:
+    """The value must be a number (integer or float) in ``low..high`` inclusive."""
+
+    def check(instance: object, attribute: Attribute[Any], value: int | float) -> None:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not low <= value <= high
+        ):
+            raise SpecError(
+                label(instance, attribute), value, f"must be a number from {low} to {high}"
+            )
+
+    return check
+
+
 def one_of(*choices: object) -> Callable[[object, Attribute[Any], object], None]:
     """The value must be one of ``choices``."""
 

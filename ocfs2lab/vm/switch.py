@@ -17,10 +17,12 @@ owner left.
 from __future__ import annotations
 
 import shutil
+import socket
 import tempfile
+import threading
 from pathlib import Path
 
-from ocfs2lab.errors import LifecycleError
+from ocfs2lab.errors import HostError, LifecycleError, SpecError
 from ocfs2lab.lifecycle import Lifecycle
 from ocfs2lab.runner.process import Spawned, spawn
 from ocfs2lab.vm.ownership import (
@@ -32,9 +34,19 @@ from ocfs2lab.vm.ownership import (
 )
 from ocfs2lab.wait import wait_until
 
-__all__ = ["SWITCH_PREFIX", "VDE_SWITCH", "VdeSwitch", "reap_stale_switches"]
+__all__ = [
+    "SWITCH_PREFIX",
+    "VDE_SWITCH",
+    "WIREFILTER",
+    "LinkFilter",
+    "VdeSwitch",
+    "reap_stale_switches",
+]
 
 VDE_SWITCH = "vde_switch"
+WIREFILTER = "wirefilter"
+#: The highest duplication share `LinkFilter.set` takes (see there).
+MAX_DUPLICATE_PCT = 50.0
 
 
 class VdeSwitch(Lifecycle):
@@ -127,3 +139,169 @@ class VdeSwitch(Lifecycle):
     def close(self) -> None:
         """Stop the switch and remove its directory; idempotent."""
         Lifecycle.close(self)
+
+
+class LinkFilter(Lifecycle):
+    """One machine's link to a switch, with the lab's hand on it: a port switch of the
+    machine's own, joined to the cluster's switch by ``wirefilter``. Outside the guest, so a
+    frozen or misbehaving guest cannot escape what is set here: packet loss, delay and
+    jitter, duplication (each way, or both).
+
+    ``wirefilter`` reads commands from a pipe only the owner holds and ends with it, like
+    the switch; its management socket (in the port switch's directory) takes the settings.
+
+    Args:
+        upstream: The cluster switch's control directory.
+        start_timeout: Seconds for the filter's management socket to appear.
+
+    Raises:
+        LifecycleError: On enter, when the port switch or the filter cannot start.
+    """
+
+    def __init__(self, upstream: Path, *, start_timeout: float = 30.0) -> None:
+        self.upstream = Path(upstream)
+        self.start_timeout = start_timeout
+        self.port: VdeSwitch | None = None
+        self.process: Spawned | None = None
+        self._lock = threading.Lock()
+
+    def describe(self) -> str:
+        """Name for messages."""
+        return f"link filter {self.port.directory if self.port else ''}".strip()
+
+    @property
+    def socket(self) -> Path:
+        """The port switch's control directory: where the machine's NIC plugs in."""
+        if self.port is None:
+            raise LifecycleError(f"{self.describe()}: not started", hint="use it inside `with`")
+        return self.port.socket
+
+    @property
+    def management(self) -> Path:
+        """The filter's management socket."""
+        if self.port is None or self.port.directory is None:
+            raise LifecycleError(f"{self.describe()}: not started", hint="use it inside `with`")
+        return self.port.directory / "wirefilter.mgmt"
+
+    def _acquire(self) -> None:
+        with self.step("port switch"):
+            self.port = self.enter(VdeSwitch(ports=4, start_timeout=self.start_timeout))
+        port = self.port
+        assert port.directory is not None
+        with self.step("start wirefilter"):
+            self.process = spawn(
+                [
+                    WIREFILTER,
+                    "--vde-plug",
+                    f"{port.socket}:{self.upstream}",
+                    "--mgmt",
+                    str(self.management),
+                ],
+                log_path=port.directory / "wirefilter.log",
+                name="wirefilter",
+                stdin_pipe=True,
+            )
+            self.undo(self._stop, "stop wirefilter")
+            proc = self.process
+
+            def ready() -> bool | None:
+                if not proc.running:
+                    raise LifecycleError(
+                        f"{self.describe()}: wirefilter exited (status {proc.exit_code}): "
+                        f"{proc.log_text(1000).strip()}",
+                        hint="is vde2 installed (apt-get install vde2)?",
+                    )
+                return self.management.exists() or None
+
+            wait_until(ready, what="wirefilter's management socket", timeout=self.start_timeout)
+        write_owner_state(
+            port.directory,
+            file=SWITCH_STATE_FILE,
+            processes={"switch": port.pid, "wirefilter": proc.pid},
+        )
+
+    def _stop(self) -> None:
+        if self.process is not None:
+            self.process.stop(grace=5.0)
+
+    def set(
+        self,
+        *,
+        loss_pct: float = 0.0,
+        delay_ms: float = 0.0,
+        jitter_ms: float = 0.0,
+        duplicate_pct: float = 0.0,
+        direction: str = "",
+    ) -> None:
+        """Set the link's impairments (all of them: what is not given is zero).
+
+        Args:
+            loss_pct: Share of packets dropped, 0-100.
+            delay_ms: Added one-way delay.
+            jitter_ms: The delay varies uniformly by up to this much either way.
+            duplicate_pct: Share of packets duplicated, 0-50: wirefilter duplicates its
+                duplicates as well (a packet goes 1/(1 - p) times on average), and at 100
+                nothing gets through any more (measured).
+            direction: ``""`` (both ways), ``"in"`` (towards the machine) or ``"out"``
+                (from the machine).
+
+        Raises:
+            SpecError: A value out of range.
+            HostError: wirefilter refused a setting.
+        """
+        for name, value, high in (
+            ("loss_pct", loss_pct, 100.0),
+            ("duplicate_pct", duplicate_pct, MAX_DUPLICATE_PCT),
+            ("delay_ms", delay_ms, 60_000.0),
+            ("jitter_ms", jitter_ms, 60_000.0),
+        ):
+            if not 0 <= value <= high:
+                raise SpecError(f"link.{name}", value, f"must be from 0 to {high:g}")
+        if jitter_ms > delay_ms:
+            raise SpecError("link.jitter_ms", jitter_ms, f"must not exceed delay_ms ({delay_ms})")
+        # The port switch is wirefilter's left plug, the cluster switch its right one.
+        way = {"": "", "in": "RL ", "out": "LR "}.get(direction)
+        if way is None:
+            raise SpecError("link.direction", direction, "must be '', 'in' or 'out'")
+        self._commands(
+            [
+                f"loss {way}{loss_pct:g}",
+                f"delay {way}{delay_ms:g}+{jitter_ms:g}"
+                if jitter_ms
+                else f"delay {way}{delay_ms:g}",
+                f"dup {way}{duplicate_pct:g}",
+            ]
+        )
+
+    def clear(self) -> None:
+        """No impairment, both ways."""
+        self.set()
+
+    def show(self) -> str:
+        """wirefilter's ``showinfo``: the settings in force, each way."""
+        return self._commands(["showinfo"])
+
+    def _commands(self, commands: list[str]) -> str:
+        out: list[str] = []
+        with self._lock, socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(10.0)
+            conn.connect(str(self.management))
+            _read_prompt(conn)
+            for command in commands:
+                conn.sendall(command.encode() + b"\n")
+                reply = _read_prompt(conn)
+                if "1000 Success" not in reply:
+                    raise HostError(f"wirefilter refused {command!r}: {reply.strip()[-200:]}")
+                out.append(reply)
+        return "".join(out)
+
+
+def _read_prompt(conn: socket.socket) -> str:
+    """Read a wirefilter management reply up to its prompt."""
+    data = b""
+    while not data.endswith(b"$ "):
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode(errors="replace")

@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from ocfs2lab.runner.process import spawn
 from ocfs2lab.runner.ssh import SshRunner
 from ocfs2lab.spec.cluster import NodeSpec
 from ocfs2lab.vm.qemu import proc_start_time
-from ocfs2lab.vm.switch import VdeSwitch, reap_stale_switches
+from ocfs2lab.vm.switch import LinkFilter, VdeSwitch, reap_stale_switches
 from ocfs2lab.wait import wait_until
 from tests.support.procs import gone
 
@@ -218,3 +219,94 @@ def test_reverse_forward_reaches_a_listener_here(ssh_runner: SshRunner) -> None:
         ssh_runner.run(["python3", "-c", send, str(port)], timeout=30)
         thread.join(30)
     assert received == [b"ack over ssh"]
+
+
+# -- a machine's link filter -----------------------------------------------------------------
+def _frame(tag: bytes) -> bytes:
+    """A broadcast Ethernet frame carrying ``tag``, in vde_plug's stream format (its
+    length in 2 bytes, then the frame)."""
+    frame = b"\xff" * 6 + b"\x52\x54\x00\x00\x00\x01" + b"\x88\xb5" + tag.ljust(60, b".")
+    return len(frame).to_bytes(2, "big") + frame
+
+
+class _Plugs:
+    """A sender plugged into one switch and a listener plugged into another."""
+
+    def __init__(self, send_to: Path, listen_on: Path) -> None:
+        self.listener = subprocess.Popen(
+            ["vde_plug", str(listen_on)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        self.sender = subprocess.Popen(["vde_plug", str(send_to)], stdin=subprocess.PIPE)
+        self.heard = b""
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.markers = 0
+
+    def _read(self) -> None:
+        assert self.listener.stdout is not None
+        while chunk := self.listener.stdout.read1(65536):  # type: ignore[attr-defined]
+            self.heard += chunk
+
+    def send(self, tag: bytes, count: int = 1) -> None:
+        assert self.sender.stdin is not None
+        self.sender.stdin.write(_frame(tag) * count)
+        self.sender.stdin.flush()
+
+    def through(self) -> None:
+        """Send markers until one arrives: the path is up and earlier frames are in."""
+        self.markers += 1
+        marker = f"marker{self.markers}".encode()
+
+        def arrived() -> bool | None:
+            self.send(marker)
+            return marker in self.heard or None
+
+        wait_until(arrived, what="a frame across the link", timeout=30, interval=0.2)
+
+    def count(self, tag: bytes) -> int:
+        return self.heard.count(tag)
+
+    def close(self) -> None:
+        for proc in (self.sender, self.listener):
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@needs_vde
+def test_a_link_filter_drops_and_duplicates_between_a_port_and_its_switch() -> None:
+    """Real frames through wirefilter, each count taken once a later marker came through
+    the same path: all 20 pass by default; with 50% duplication (and a delay with jitter)
+    more than 20 arrive, with 50% loss fewer (either fails by chance once in a million);
+    showinfo says what is set; nothing is left afterwards. (On a VM's real traffic:
+    tests/lab/test_fault_campaigns.py.)"""
+    with VdeSwitch() as upstream, LinkFilter(upstream.socket) as link:
+        plugs = _Plugs(link.socket, upstream.socket)
+        try:
+            plugs.through()
+            plugs.send(b"plain", 20)
+            plugs.through()
+            assert plugs.count(b"plain") == 20
+            link.set(duplicate_pct=50, delay_ms=20, jitter_ms=5)
+            plugs.send(b"twice", 20)
+            plugs.through()
+            assert plugs.count(b"twice") > 20
+            shown = link.show()
+            link.set(loss_pct=50)
+            plugs.send(b"lossy", 20)
+            plugs.through()
+            assert 0 < plugs.count(b"lossy") < 20
+            link.clear()
+        finally:
+            plugs.close()
+        assert "Delay  L->R 20+5U" in shown and "Dup    L->R 50" in shown, shown
+        assert "Loss   L->R 0+0U" in link.show()
+        with pytest.raises(SpecError, match="jitter_ms"):
+            link.set(delay_ms=5, jitter_ms=10)
+        with pytest.raises(SpecError, match="duplicate_pct"):
+            link.set(duplicate_pct=100)
+        assert link.process is not None and link.port is not None
+        pids = [link.process.pid, link.port.pid]
+        starts = [proc_start_time(pid) for pid in pids if pid is not None]
+        directory = link.port.directory
+    assert all(gone(pid, start) for pid, start in zip(pids, starts, strict=True) if pid)
+    assert directory is not None and not directory.exists()

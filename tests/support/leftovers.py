@@ -20,6 +20,14 @@ class Leftovers:
         switch_pid = cluster.switch.pid
         assert switch_pid is not None
         self.pids.append((switch_pid, proc_start_time(switch_pid)))
+        for vm in cluster.vms:  # each node's link: a port switch and a wirefilter
+            link = vm.link
+            if link is None or link.port is None or link.port.directory is None:
+                continue
+            self.paths.append(link.port.directory)
+            for pid in (link.port.pid, link.process.pid if link.process else None):
+                if pid is not None:
+                    self.pids.append((pid, proc_start_time(pid)))
         self.add_machines(cluster)
 
     def add_machines(self, cluster: VmCluster) -> None:

@@ -11,6 +11,7 @@ import re
 from attrs import frozen
 
 from ocfs2lab.errors import ParseError
+from ocfs2lab.formats._text import require_text
 
 __all__ = ["PingSummary", "parse_ping"]
 
@@ -55,6 +56,7 @@ def parse_ping(text: str) -> PingSummary:
     Raises:
         ParseError: No ``packets transmitted`` line.
     """
+    text = require_text(text, "ping output")
     counts = _COUNTS.search(text)
     if counts is None:
         raise ParseError("ping output", "no 'packets transmitted' line", text=text[-200:])

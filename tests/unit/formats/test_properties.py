@@ -45,6 +45,7 @@ from ocfs2lab.formats.o2cb import (
     parse_list_heartbeats,
     parse_list_nodes,
 )
+from ocfs2lab.formats.ping import parse_ping
 from ocfs2lab.formats.proc_drbd import parse_proc_drbd
 
 from .conftest import DATA
@@ -227,6 +228,7 @@ PARSERS: list[Callable[[str], Any]] = [
     parse_drbd_res,
     parse_proc_drbd,
     parse_drbd_status,
+    parse_ping,
 ]
 _SPECIAL = st.sampled_from([*'{};:=#\n\t \\"[]()/.,-0123456789', "\r", "\x00", "\x1b["])
 _SAMPLES = [

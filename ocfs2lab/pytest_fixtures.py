@@ -190,7 +190,7 @@ def ocfs2lab_vm_cluster(request: pytest.FixtureRequest) -> Iterator[VmCluster]:
 @pytest.fixture
 def ocfs2lab_timeline(request: pytest.FixtureRequest) -> Iterator[Timeline]:
     """The timeline of the test's cluster: the VM cluster's, or the lab VM's kernel log
-    polled for the duration of the test (container nodes share that kernel)."""
+    (from its console) for the duration of the test (container nodes share that kernel)."""
     if "ocfs2lab_vm_cluster" in request.fixturenames:
         timeline: Timeline = request.getfixturevalue("ocfs2lab_vm_cluster").timeline
         request.node.stash[TIMELINE_KEY] = timeline

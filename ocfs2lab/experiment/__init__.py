@@ -1,7 +1,8 @@
 """Experiments on a running cluster: faults, and recovery measured from the kernels' logs.
 
-* [`faults`][ocfs2lab.experiment.faults]: kill, freeze, partition and disk stall as restoring
-  context managers that record themselves on the timeline.
+* [`faults`][ocfs2lab.experiment.faults]: kill, freeze, partition and disk stall, partitions
+  of any shape, a degraded link, a clock step, several at once, and faults fired by a
+  timeline event, as restoring context managers that record themselves on the timeline.
 * [`analysis`][ocfs2lab.experiment.analysis]: what the survivors' kernels did after a fault (pure).
 * [`recovery`][ocfs2lab.experiment.recovery]:
   [`RecoveryExperiment`][ocfs2lab.experiment.recovery.RecoveryExperiment], a workload, a fault and a

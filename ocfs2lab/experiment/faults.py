@@ -16,10 +16,21 @@ On a VM node (one kernel):
   one byte per second; lifted on exit. The guest sees requests that never complete and cannot go
   around them.
 
+* [`DegradedLink`][ocfs2lab.experiment.faults.DegradedLink]: loss, delay with jitter and
+  duplicates on the node's link, in its ``wirefilter`` between the node and the switch.
+* [`ClockStep`][ocfs2lab.experiment.faults.ClockStep]: the node's wall clock jumps; stepped
+  back on exit.
+
+Faults of several nodes: [`Split`][ocfs2lab.experiment.faults.Split] (partitions of any
+shape: groups, one link, one way; each node drops its peers' packets in its kernel),
+[`Together`][ocfs2lab.experiment.faults.Together] (several victims at once) and
+[`Trigger`][ocfs2lab.experiment.faults.Trigger] (a fault fired by a timeline event).
+
 Each fault acts through a capability of its node, a protocol of
-[`ocfs2lab.node.base`][ocfs2lab.node.base]: `Killable`, `Freezable`, `LinkControl`,
-`DiskControl` (and `Power` to revive). A node without it is refused when the fault is built,
-before anything is touched: SSH machines have none, container nodes have no disk control.
+[`ocfs2lab.node.base`][ocfs2lab.node.base]: `Killable`, `Freezable`, `LinkControl`, `LinkQuality`,
+`ClockControl`, `PacketFilter`, `DiskControl` (and `Power` to revive). A node without it is
+refused when the fault is built, before anything is touched: SSH machines have none,
+container nodes have no disk control.
 
 On a container node the Docker equivalents run (``docker kill``, ``pause``, ``network
 disconnect``). They do not kill a kernel node: containers of one host share one kernel,

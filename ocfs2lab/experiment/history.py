@@ -123,6 +123,8 @@ class _Server:
             self._arrived.clear()
 
 
+#: The keys' names by what the files hold: reg0, reg1... (registers), log0... , counter0...
+_PREFIX = {"register": "reg", "log": "log", "counter": "counter"}
 # $1: the directory; the rest: files made empty (created if missing).
 _FRESH_FILES = 'mkdir -p "$1" && shift && for f in "$@"; do : > "$f" || exit 1; done'
 
@@ -315,18 +317,15 @@ class HistoryWorkload(Lifecycle):
     # -- operations ---------------------------------------------------------------------
     def _choose(self, rng: random.Random, node: str) -> tuple[str, str, Any, str]:
         """(f, key, value, kind) of the next operation."""
-        spec = self.spec
-        if spec.lock:
-            return "incr", f"counter{rng.randrange(spec.keys)}", None, "counter"
-        if spec.workload == "append":
-            key = f"log{rng.randrange(spec.keys)}"
-            if rng.random() < spec.read_share:
-                return "read", key, None, "log"
-            return "append", key, f"{node}-{next(self._value)}", "log"
-        key = f"reg{rng.randrange(spec.keys)}"
+        spec, kind = self.spec, self._kind
+        key = f"{_PREFIX[kind]}{rng.randrange(spec.keys)}"
+        if kind == "counter":
+            return "incr", key, None, kind
         if rng.random() < spec.read_share:
-            return "read", key, None, "register"
-        return "write", key, next(self._value), "register"
+            return "read", key, None, kind
+        if kind == "log":
+            return "append", key, f"{node}-{next(self._value)}", kind
+        return "write", key, next(self._value), kind
 
     def _work(self, client: _Client) -> None:
         rng = random.Random(f"{self.spec.seed}/{client.process}")  # noqa: S311 - a seeded workload
@@ -343,7 +342,7 @@ class HistoryWorkload(Lifecycle):
         client = self._clients.get(node)
         if client is None or client.dead:
             raise SpecError("node", node, "has no live operations agent")
-        kind = kind or self._kind_of(key)
+        kind = kind or self._kind
         request = {"id": next(client.request_id), "f": f, "key": key, "value": value, "kind": kind}
         index = next(self._index)
         invoke = time.time()
@@ -371,17 +370,14 @@ class HistoryWorkload(Lifecycle):
             self._ops.append(op)
         return op
 
-    def _kind_of(self, key: str) -> str:
-        if key.startswith("log"):
-            return "log"
-        if key.startswith("counter"):
-            return "counter"
-        return "register"
+    @property
+    def _kind(self) -> str:
+        """What the workload's files hold, for the agent's reads: register, log or counter."""
+        return {"register": "register", "append": "log"}.get(self.spec.workload, "counter")
 
     def keys(self) -> list[str]:
         """Every key the workload uses."""
-        prefix = {"register": "reg", "append": "log"}.get(self.spec.workload, "counter")
-        return [f"{prefix}{k}" for k in range(self.spec.keys)]
+        return [f"{_PREFIX[self._kind]}{k}" for k in range(self.spec.keys)]
 
     def final_reads(self, node: str | None = None) -> list[Op]:
         """Stop the workers, then read every key from ``node`` (default: the first node

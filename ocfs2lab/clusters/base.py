@@ -51,6 +51,7 @@ from ocfs2lab.observe.events import TimelineEvent
 from ocfs2lab.observe.timeline import LabEventKind, Timeline
 from ocfs2lab.report import LogReporter, Reporter, phase
 from ocfs2lab.spec.cluster import ClusterSpec
+from ocfs2lab.spec.link import LinkSpec
 from ocfs2lab.spec.stack import PcmkSpec, StackName, check_stack
 from ocfs2lab.spec.storage import HeartbeatSpec, VolumeSpec
 
@@ -541,15 +542,10 @@ class LabCluster(Lifecycle):
         duplicate_pct: float = 0.0,
     ) -> DegradedLink:
         """Degrade a node's interconnect link (loss, delay and jitter, duplication), outside
-        its guest; restored on exit."""
-        return DegradedLink(
-            self.node(node),
-            self.timeline,
-            loss_pct=loss_pct,
-            delay_ms=delay_ms,
-            jitter_ms=jitter_ms,
-            duplicate_pct=duplicate_pct,
-        )
+        its guest; restored on exit. The values are checked as a
+        [`LinkSpec`][ocfs2lab.spec.link.LinkSpec] before anything is touched."""
+        link = LinkSpec(loss_pct, delay_ms, jitter_ms, duplicate_pct)
+        return DegradedLink(self.node(node), self.timeline, link=link)
 
     def clock_step(self, node: str | int | Node, seconds: float = 60.0) -> ClockStep:
         """Step a node's wall clock by ``seconds`` (negative: back); stepped back on exit."""

@@ -62,6 +62,7 @@ from ocfs2lab.node.base import (
 from ocfs2lab.observe.events import TimelineEvent
 from ocfs2lab.observe.timeline import LabEventKind, Timeline
 from ocfs2lab.parallel import run_parallel
+from ocfs2lab.spec.link import LinkSpec
 
 log = logging.getLogger(__name__)
 
@@ -284,41 +285,23 @@ class DegradedLink(Fault):
     Args:
         node: The node.
         timeline: Where it is recorded (with the settings).
-        loss_pct: Share of packets lost, 0-100.
-        delay_ms: Added one-way delay.
-        jitter_ms: The delay varies uniformly by up to this much either way (at most
-            ``delay_ms``).
-        duplicate_pct: Share of packets sent twice, 0-100.
+        link: What to degrade (a clean link is refused).
     """
 
     name = "degraded_link"
     needs = LinkQuality
 
-    def __init__(
-        self,
-        node: Node,
-        timeline: Timeline | None = None,
-        *,
-        loss_pct: float = 0.0,
-        delay_ms: float = 0.0,
-        jitter_ms: float = 0.0,
-        duplicate_pct: float = 0.0,
-    ) -> None:
+    def __init__(self, node: Node, timeline: Timeline | None = None, *, link: LinkSpec) -> None:
+        if link.clean:
+            raise SpecError("fault.link", link.to_json(), "must degrade something")
         super().__init__(node, timeline)
-        self.settings = {
-            "loss_pct": float(loss_pct),
-            "delay_ms": float(delay_ms),
-            "jitter_ms": float(jitter_ms),
-            "duplicate_pct": float(duplicate_pct),
-        }
-        if not any(self.settings.values()):
-            raise SpecError("fault.link", self.settings, "must degrade something")
+        self.link = link
 
     def _data(self) -> dict[str, Any]:
-        return {**super()._data(), **self.settings}
+        return {**super()._data(), **self.link.to_json()}
 
     def _inject(self) -> None:
-        self._node().degrade_link(**self.settings)
+        self._node().degrade_link(self.link)
 
     def _heal(self) -> None:
         self._node().restore_link()

@@ -143,6 +143,7 @@ class _Client:
         self.name: str = node.spec.name
         self.conn = conn
         self.stream = stream
+        self.incarnation = incarnation
         self.process = f"{self.name}/{incarnation}"
         self.dead = False
         self.request_id = itertools.count()
@@ -221,18 +222,11 @@ class HistoryWorkload(Lifecycle):
             self.undo(self._stop_agents, "stop the operations agents")
             outcome.raise_failures("start the operations agent", lambda n: n.spec.name)
             deadline = Deadline(120.0)
-            for node in self.nodes:
-                conn, stream = server.wait_for(node.spec.name, deadline)
-                self._clients[node.spec.name] = _Client(node, conn, stream)
-                self._every_client.append(self._clients[node.spec.name])
+            clients = [self._connect(node, server, deadline) for node in self.nodes]
             self.undo(self._close_clients, "close the agents' connections")
         with self.step("workers"):
-            for client in self._clients.values():
-                thread = threading.Thread(
-                    target=self._work, args=(client,), name=f"ops-{client.name}", daemon=True
-                )
-                thread.start()
-                self._threads.append(thread)
+            for client in clients:
+                self._start_worker(client)
             self.undo(self.stop, "stop the workers")
             self._note(f"{self.describe()} started on {len(self.nodes)} nodes")
 
@@ -253,17 +247,26 @@ class HistoryWorkload(Lifecycle):
         server = self._server
         assert server is not None
         self._agents.append(self._start_agent(node, agent_script().read_bytes(), server))
-        conn, stream = server.wait_for(node.spec.name, Deadline(120.0))
-        incarnation = int(old.process.rsplit("/", 1)[1]) + 1
+        client = self._connect(node, server, Deadline(120.0), old.incarnation + 1)
+        if not self._stop.is_set():
+            self._start_worker(client)
+
+    def _connect(
+        self, node: WriterNode, server: _Server, deadline: Deadline, incarnation: int = 0
+    ) -> _Client:
+        """Wait for ``node``'s agent to connect; its client becomes the node's current one."""
+        conn, stream = server.wait_for(node.spec.name, deadline)
         client = _Client(node, conn, stream, incarnation)
         self._clients[node.spec.name] = client
         self._every_client.append(client)
-        if not self._stop.is_set():
-            thread = threading.Thread(
-                target=self._work, args=(client,), name=f"ops-{client.name}", daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
+        return client
+
+    def _start_worker(self, client: _Client) -> None:
+        thread = threading.Thread(
+            target=self._work, args=(client,), name=f"ops-{client.name}", daemon=True
+        )
+        thread.start()
+        self._threads.append(thread)
 
     def _start_agent(self, node: WriterNode, script: bytes, server: Listener) -> RemoteProcess:
         node.put_file(AGENT_PATH, script, 0o755)
@@ -315,25 +318,24 @@ class HistoryWorkload(Lifecycle):
             self._note(f"{self.describe()} stopped: {len(self._ops)} operations {counts}")
 
     # -- operations ---------------------------------------------------------------------
-    def _choose(self, rng: random.Random, node: str) -> tuple[str, str, Any, str]:
-        """(f, key, value, kind) of the next operation."""
+    def _choose(self, rng: random.Random, node: str) -> tuple[str, str, Any]:
+        """(f, key, value) of the next operation."""
         spec, kind = self.spec, self._kind
         key = f"{_PREFIX[kind]}{rng.randrange(spec.keys)}"
         if kind == "counter":
-            return "incr", key, None, kind
+            return "incr", key, None
         if rng.random() < spec.read_share:
-            return "read", key, None, kind
+            return "read", key, None
         if kind == "log":
-            return "append", key, f"{node}-{next(self._value)}", kind
-        return "write", key, next(self._value), kind
+            return "append", key, f"{node}-{next(self._value)}"
+        return "write", key, next(self._value)
 
     def _work(self, client: _Client) -> None:
         rng = random.Random(f"{self.spec.seed}/{client.process}")  # noqa: S311 - a seeded workload
         while not self._stop.is_set() and not client.dead:
-            f, key, value, kind = self._choose(rng, client.name)
-            self.run_op(client.name, f, key, value, kind)
+            self.run_op(client.name, *self._choose(rng, client.name))
 
-    def run_op(self, node: str, f: str, key: str, value: Any = None, kind: str = "") -> Op:
+    def run_op(self, node: str, f: str, key: str, value: Any = None) -> Op:
         """Run one operation on ``node`` now and record it.
 
         Raises:
@@ -342,8 +344,13 @@ class HistoryWorkload(Lifecycle):
         client = self._clients.get(node)
         if client is None or client.dead:
             raise SpecError("node", node, "has no live operations agent")
-        kind = kind or self._kind
-        request = {"id": next(client.request_id), "f": f, "key": key, "value": value, "kind": kind}
+        request = {
+            "id": next(client.request_id),
+            "f": f,
+            "key": key,
+            "value": value,
+            "kind": self._kind,
+        }
         index = next(self._index)
         invoke = time.time()
         answer: dict[str, Any] | None = None

@@ -30,7 +30,7 @@ from attrs import frozen
 
 from ocfs2lab.consistency import CheckResult, History
 from ocfs2lab.errors import Ocfs2LabError
-from ocfs2lab.experiment.faults import Fault, Split, Together
+from ocfs2lab.experiment.faults import DegradedLink, Fault, Split, Together
 from ocfs2lab.experiment.history import HistoryWorkload
 from ocfs2lab.node.base import Killable, Power, capable
 from ocfs2lab.observe.events import LabEventKind
@@ -173,7 +173,7 @@ class Nemesis:
         c = self.cluster
         nodes = planned.nodes
         if planned.kind == "kill2":
-            return Together([c.kill(nodes[0]), c.kill(nodes[1])])
+            return c.together(c.kill(nodes[0]), c.kill(nodes[1]))  # type: ignore[no-any-return]
         if planned.kind == "split":
             rest = [n.spec.number for n in c.nodes if n.spec.number not in nodes]
             return c.split([list(nodes), rest])  # type: ignore[no-any-return]
@@ -181,8 +181,8 @@ class Nemesis:
             return c.split(between=nodes)  # type: ignore[no-any-return]
         if planned.kind == "one_way":
             return c.split(one_way=nodes)  # type: ignore[no-any-return]
-        if planned.kind == "degrade":
-            return c.degrade_link(nodes[0], **dict(planned.link))  # type: ignore[no-any-return]
+        if planned.kind == "degrade" and planned.link is not None:
+            return DegradedLink(c.node(nodes[0]), c.timeline, link=planned.link)
         if planned.kind == "clock_step":
             return c.clock_step(nodes[0], planned.seconds)  # type: ignore[no-any-return]
         return c.fault(planned.kind, nodes[0])  # type: ignore[no-any-return]
@@ -210,12 +210,10 @@ class Nemesis:
                 data={"nemesis": self.spec.to_json()},
             )
             pause = threading.Event()
-            ends = [0.0] + [p.at_s + p.duration_s for p in self.planned]
-            for planned, previous_end in zip(self.planned, ends, strict=False):
+            for planned in self.planned:
                 # Each fault waits its gap after the cluster was whole again.
                 since = started + (executed[-1].whole_s or 0.0 if executed else 0.0)
-                gap = planned.at_s - previous_end
-                pause.wait(max(0.0, since + gap - time.time()))
+                pause.wait(max(0.0, since + planned.gap_s - time.time()))
                 executed.append(self._run_one(planned, started, works))
             for work in works.values():
                 work.final_reads(c.nodes[0].spec.name)

@@ -12,6 +12,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 from ocfs2lab.runner.base import DEFAULT_TIMEOUT, CommandResult, Runner
 from ocfs2lab.spec.cluster import NodeSpec
+from ocfs2lab.spec.link import LinkSpec
 
 NodeKind = Literal["container", "vm", "ssh"]
 
@@ -178,14 +179,7 @@ class LinkQuality(Protocol):
         """False once the node is powered off."""
         ...
 
-    def degrade_link(
-        self,
-        *,
-        loss_pct: float = 0.0,
-        delay_ms: float = 0.0,
-        jitter_ms: float = 0.0,
-        duplicate_pct: float = 0.0,
-    ) -> None:
+    def degrade_link(self, link: LinkSpec) -> None:
         """Impair the node's link, both ways."""
         ...
 

@@ -34,6 +34,7 @@ from ocfs2lab.observe.timeline import LabEventKind, Timeline
 from ocfs2lab.report import LogReporter, Reporter
 from ocfs2lab.runner.base import DEFAULT_TIMEOUT, CommandResult
 from ocfs2lab.spec.cluster import NetworkSpec, NodeSpec
+from ocfs2lab.spec.link import LinkSpec
 from ocfs2lab.vm.boot import BootOptions, start_machine
 from ocfs2lab.vm.machine import QemuMachine
 from ocfs2lab.vm.recipe import LabImage
@@ -342,24 +343,14 @@ class VmNode(SshNode, Lifecycle):
         """Remove the lab's drop chain; other rules are untouched."""
         self.run(["sh", "-c", _UNSPLIT_SCRIPT], timeout=60)
 
-    def degrade_link(
-        self,
-        *,
-        loss_pct: float = 0.0,
-        delay_ms: float = 0.0,
-        jitter_ms: float = 0.0,
-        duplicate_pct: float = 0.0,
-    ) -> None:
+    def degrade_link(self, link: LinkSpec) -> None:
         """Impair the interconnect between the node and the switch, both ways (outside the
         guest, in the node's ``wirefilter``).
 
         Raises:
             HostError: The node was made without a link of its own.
-            SpecError: A value out of range.
         """
-        self._require_link().set(
-            loss_pct=loss_pct, delay_ms=delay_ms, jitter_ms=jitter_ms, duplicate_pct=duplicate_pct
-        )
+        self._require_link().set(link)
 
     def restore_link(self) -> None:
         """No impairment on the node's link any more."""

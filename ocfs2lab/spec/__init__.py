@@ -7,6 +7,7 @@ build what they describe.
 
 from ocfs2lab.spec.cluster import ClusterSpec, NetworkSpec, NodeSpec, TimingSpec
 from ocfs2lab.spec.history import HISTORY_WORKLOADS, HistorySpec
+from ocfs2lab.spec.link import LinkSpec
 from ocfs2lab.spec.nemesis import NEMESIS_KINDS, NemesisSpec, PlannedFault, schedule
 from ocfs2lab.spec.stack import STACKS, PcmkSpec, StackName
 from ocfs2lab.spec.storage import DrbdSpec, HeartbeatSpec, VolumeSpec
@@ -19,6 +20,7 @@ __all__ = [
     "DrbdSpec",
     "HeartbeatSpec",
     "HistorySpec",
+    "LinkSpec",
     "NemesisSpec",
     "NetworkSpec",
     "NodeSpec",

@@ -33,6 +33,7 @@ from attrs import field, frozen
 
 from ocfs2lab.errors import SpecError
 from ocfs2lab.spec import rules
+from ocfs2lab.spec.link import LinkSpec
 
 #: The fault kinds a schedule draws from.
 NEMESIS_KINDS = (
@@ -90,8 +91,10 @@ class PlannedFault:
             that stops hearing it).
         duration_s: How long it lasts before it is healed (for kills: how long the node
             stays down).
+        gap_s: The pause before it, after the previous fault was healed (``at_s`` is the
+            sum of the gaps and durations before it).
         seconds: For ``clock_step``: how far the clock jumps (negative: back).
-        link: For ``degrade``: ``loss_pct``, ``delay_ms``, ``jitter_ms``, ``duplicate_pct``.
+        link: For ``degrade``: how the victim's link is degraded.
     """
 
     number: int
@@ -99,14 +102,15 @@ class PlannedFault:
     kind: str
     nodes: tuple[int, ...]
     duration_s: float
+    gap_s: float
     seconds: float = 0.0
-    link: tuple[tuple[str, float], ...] = ()
+    link: LinkSpec | None = None
 
     def describe(self) -> str:
         """``#2 at 12.3 s: between nodes 1,3 for 4.0 s``."""
         extra = f" by {self.seconds:+.0f} s" if self.kind == "clock_step" else ""
-        if self.link:
-            extra = " (" + ", ".join(f"{k} {v:g}" for k, v in self.link) + ")"
+        if self.link is not None:
+            extra = " (" + ", ".join(f"{k} {v:g}" for k, v in self.link.to_json().items()) + ")"
         who = ",".join(str(n) for n in self.nodes)
         return (
             f"#{self.number} at {self.at_s:.1f} s: {self.kind} node(s) {who}{extra} "
@@ -121,8 +125,9 @@ class PlannedFault:
             "kind": self.kind,
             "nodes": list(self.nodes),
             "duration_s": self.duration_s,
+            "gap_s": self.gap_s,
             "seconds": self.seconds,
-            "link": dict(self.link),
+            "link": None if self.link is None else self.link.to_json(),
         }
 
 
@@ -172,30 +177,30 @@ def schedule(spec: NemesisSpec, nodes: int) -> tuple[PlannedFault, ...]:
     planned: list[PlannedFault] = []
     t = 0.0
     for number in range(1, spec.faults + 1):
-        t += round(rng.uniform(*spec.gap_s), 3)
+        gap = round(rng.uniform(*spec.gap_s), 3)
+        t += gap
         kind = rng.choice(spec.kinds)
         duration = round(rng.uniform(*spec.duration_s), 3)
         seconds = 0.0
-        link: tuple[tuple[str, float], ...] = ()
+        link: LinkSpec | None = None
         if kind in ("kill", "freeze", "partition", "disk_stall", "clock_step", "degrade"):
             chosen: tuple[int, ...] = (rng.choice(numbers),)
             if kind == "clock_step":
                 seconds = float(rng.choice((-1, 1)) * rng.randint(10, 600))
             if kind == "degrade":
                 delay = float(rng.randint(20, 200))
-                link = (
-                    ("loss_pct", float(rng.randint(10, 60))),
-                    ("delay_ms", delay),
-                    ("jitter_ms", float(rng.randint(0, int(delay) // 2))),
-                    ("duplicate_pct", float(rng.randint(0, 5))),
-                )
+                loss = float(rng.randint(10, 60))
+                jitter = float(rng.randint(0, int(delay) // 2))
+                link = LinkSpec(loss, delay, jitter, float(rng.randint(0, 5)))
         elif kind == "split":
             shuffled = rng.sample(numbers, len(numbers))
             cut = rng.randint(1, len(numbers) - 1)
             chosen = tuple(sorted(shuffled[:cut]))
         else:  # kill2, between, one_way: two distinct nodes
             chosen = tuple(rng.sample(numbers, 2))
-        planned.append(PlannedFault(number, round(t, 3), kind, chosen, duration, seconds, link))
+        planned.append(
+            PlannedFault(number, round(t, 3), kind, chosen, duration, gap, seconds, link)
+        )
         t += duration
     return tuple(planned)
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from ocfs2lab.errors import HostError, LifecycleError, SpecError
 from ocfs2lab.lifecycle import Lifecycle
 from ocfs2lab.runner.process import Spawned, spawn
+from ocfs2lab.spec.link import CLEAN_LINK, LinkSpec
 from ocfs2lab.vm.ownership import (
     SWITCH_PREFIX,
     SWITCH_STATE_FILE,
@@ -45,8 +46,6 @@ __all__ = [
 
 VDE_SWITCH = "vde_switch"
 WIREFILTER = "wirefilter"
-#: The highest duplication share `LinkFilter.set` takes (see there).
-MAX_DUPLICATE_PCT = 50.0
 
 
 class VdeSwitch(Lifecycle):
@@ -224,52 +223,28 @@ class LinkFilter(Lifecycle):
         if self.process is not None:
             self.process.stop(grace=5.0)
 
-    def set(
-        self,
-        *,
-        loss_pct: float = 0.0,
-        delay_ms: float = 0.0,
-        jitter_ms: float = 0.0,
-        duplicate_pct: float = 0.0,
-        direction: str = "",
-    ) -> None:
-        """Set the link's impairments (all of them: what is not given is zero).
+    def set(self, link: LinkSpec = CLEAN_LINK, *, direction: str = "") -> None:
+        """Set the link's impairments (all of them: the default is a clean link).
 
         Args:
-            loss_pct: Share of packets dropped, 0-100.
-            delay_ms: Added one-way delay.
-            jitter_ms: The delay varies uniformly by up to this much either way.
-            duplicate_pct: Share of packets duplicated, 0-50: wirefilter duplicates its
-                duplicates as well (a packet goes 1/(1 - p) times on average), and at 100
-                nothing gets through any more (measured).
+            link: Loss, delay and jitter, duplicates (checked when it was made).
             direction: ``""`` (both ways), ``"in"`` (towards the machine) or ``"out"``
                 (from the machine).
 
         Raises:
-            SpecError: A value out of range.
+            SpecError: An unknown direction.
             HostError: wirefilter refused a setting.
         """
-        for name, value, high in (
-            ("loss_pct", loss_pct, 100.0),
-            ("duplicate_pct", duplicate_pct, MAX_DUPLICATE_PCT),
-            ("delay_ms", delay_ms, 60_000.0),
-            ("jitter_ms", jitter_ms, 60_000.0),
-        ):
-            if not 0 <= value <= high:
-                raise SpecError(f"link.{name}", value, f"must be from 0 to {high:g}")
-        if jitter_ms > delay_ms:
-            raise SpecError("link.jitter_ms", jitter_ms, f"must not exceed delay_ms ({delay_ms})")
         # The port switch is wirefilter's left plug, the cluster switch its right one.
         way = {"": "", "in": "RL ", "out": "LR "}.get(direction)
         if way is None:
             raise SpecError("link.direction", direction, "must be '', 'in' or 'out'")
+        delay = f"{link.delay_ms:g}" + (f"+{link.jitter_ms:g}" if link.jitter_ms else "")
         self._commands(
             [
-                f"loss {way}{loss_pct:g}",
-                f"delay {way}{delay_ms:g}+{jitter_ms:g}"
-                if jitter_ms
-                else f"delay {way}{delay_ms:g}",
-                f"dup {way}{duplicate_pct:g}",
+                f"loss {way}{link.loss_pct:g}",
+                f"delay {way}{delay}",
+                f"dup {way}{link.duplicate_pct:g}",
             ]
         )
 

@@ -10,7 +10,7 @@ import pytest
 
 from ocfs2lab.consistency import History
 from ocfs2lab.observe.timeline import LabEventKind, Timeline
-from ocfs2lab.spec import NemesisSpec, PlannedFault, schedule
+from ocfs2lab.spec import NemesisSpec, schedule
 from tests.support.examples import orphans, run_example
 
 pytestmark = pytest.mark.lab
@@ -55,18 +55,10 @@ def test_a_seeded_schedule_replays_from_its_seed(tmp_path: Path) -> None:
             assert nodes == {f"ocfs2-node-{n}" for n in p.nodes}, (nodes, p)
     whole = 0.0
     for done, p in zip(executed, planned, strict=True):
-        assert abs(done["injected_s"] - whole - _gap(planned, p)) < TOLERANCE_S, done
+        assert abs(done["injected_s"] - whole - p.gap_s) < TOLERANCE_S, done
         whole = done["whole_s"]
     assert result["valid"] is True, result["results"]
     for name in ("register", "flock"):
         history = History.from_jsonl(out_dir / f"history-{name}.jsonl")
         assert len(history) == result["results"][name]["stats"]["ops"] > 20
     assert orphans() - before == set()
-
-
-def _gap(planned: tuple[PlannedFault, ...], p: PlannedFault) -> float:
-    """The pause the schedule put before ``p``, after the previous fault's end."""
-    if p.number == 1:
-        return p.at_s
-    previous = planned[p.number - 2]
-    return p.at_s - (previous.at_s + previous.duration_s)

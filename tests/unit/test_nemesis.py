@@ -12,11 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ocfs2lab.errors import SpecError
-from ocfs2lab.experiment.faults import ClockStep, Fault, Split, Trigger
+from ocfs2lab.experiment.faults import ClockStep, DegradedLink, Fault, Split, Trigger
 from ocfs2lab.node.base import NodeKind
 from ocfs2lab.observe.timeline import LabEventKind, Timeline
 from ocfs2lab.spec.cluster import NodeSpec
 from ocfs2lab.spec.history import HistorySpec
+from ocfs2lab.spec.link import LinkSpec
 from ocfs2lab.spec.nemesis import NEMESIS_KINDS, NemesisSpec, schedule
 
 
@@ -102,6 +103,18 @@ def test_a_bad_schedule_names_its_field(kwargs: dict[str, Any], field: str) -> N
 def test_a_kind_that_needs_more_nodes_is_refused() -> None:
     with pytest.raises(SpecError, match="needs at least 3 nodes"):
         schedule(NemesisSpec(seed=1, kinds=("kill2",)), 2)
+
+
+def test_a_link_spec_checks_its_fields_before_any_link_is_touched() -> None:
+    with pytest.raises(SpecError, match="must not exceed delay_ms") as info:
+        LinkSpec(delay_ms=5, jitter_ms=10)
+    assert info.value.field == "link.jitter_ms"
+    with pytest.raises(SpecError, match="from 0 to 50") as info:
+        LinkSpec(duplicate_pct=100)  # wirefilter passes nothing at 100
+    assert info.value.field == "link.duplicate_pct"
+    assert LinkSpec().clean and not LinkSpec(loss_pct=1).clean
+    with pytest.raises(SpecError, match="must degrade something"):
+        DegradedLink(nodes(1)[0], link=LinkSpec())
 
 
 def test_history_spec_checks_its_fields() -> None:
